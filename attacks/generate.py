@@ -1,0 +1,93 @@
+"""``attacks.generate``: adversarial images from any registered attack."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from attacks.classifier import Classifier, as_classifier
+from attacks.estimator import compiled_estimator
+from attacks.fast_paths import Progress, fgsm_linf, newtonfool
+from attacks.registry import get, resolve_params
+
+ENGINES = ("fast", "compiled", "art")
+
+
+def art_estimator(classifier: Classifier, head: str):
+    """ART's stock (eager) ``TensorFlowV2Classifier`` over ``classifier``: the reference engine."""
+    import keras
+    from art.estimators.classification import TensorFlowV2Classifier
+
+    from attacks.estimator import OutputHead
+
+    outputs = classifier.forward if head == "logits" else (lambda x: tf.nn.softmax(classifier.forward(x), axis=-1))
+    return TensorFlowV2Classifier(
+        model=OutputHead(outputs), nb_classes=classifier.num_classes, input_shape=classifier.input_shape,
+        loss_object=keras.losses.CategoricalCrossentropy(from_logits=head == "logits"), clip_values=(0.0, 1.0),
+    )
+
+
+def generate(
+    model,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    name: str,
+    batch_size: int = 128,
+    engine: str = "fast",
+    seed: int = 0,
+    progress: Progress | None = None,
+    **params,
+) -> np.ndarray:
+    """Adversarial versions of ``images`` (same shape, float32, clipped to [0, 1]).
+
+    Args:
+        model: a Keras model whose outputs are logits, or an ``attacks.Classifier``
+            (e.g. a defended pipeline).
+        images: (N, H, W, C) in [0, 1].
+        labels: int labels the attack moves away from (pass the true labels, or
+            the model's predictions to avoid label leaking). NewtonFool and
+            HopSkipJump ignore them: they always leave the predicted class,
+            as in their papers and in ART. ``None``: ART uses the predictions.
+        name: one of ``attacks.ATTACKS``.
+        batch_size: images per compiled call.
+        engine: ``"fast"`` (whole-attack compiled FGSM/NewtonFool where they
+            exist, else as ``"compiled"``), ``"compiled"`` (ART's attack class on
+            a compiled estimator), ``"art"`` (ART's attack on ART's stock
+            estimator: the reference, slow).
+        seed: seeds NumPy's global generator, which ART's random attacks use.
+        progress: optional ``progress(done, total)`` callback (fast engine).
+        **params: attack parameters, see ``attacks.ATTACKS[name].defaults``.
+    """
+    attack = get(name)
+    resolved = resolve_params(name, params)
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}. Received: engine={engine!r}")
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer. Received: batch_size={batch_size!r}")
+    classifier = as_classifier(model)
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim != 4 or x.shape[1:] != classifier.input_shape:
+        raise ValueError(
+            f"images must be shaped (N, {', '.join(map(str, classifier.input_shape))}). Received: images.shape={x.shape}"
+        )
+    y = None if labels is None else np.asarray(labels).astype(np.int64).reshape(-1)
+    if y is not None and len(y) != len(x):
+        raise ValueError(f"labels must have one entry per image. Received: {len(y)} labels for {len(x)} images")
+    if len(x) == 0:
+        return x.copy()
+    if y is None and attack.uses_labels:
+        y = np.asarray(compiled_estimator(classifier, "logits", batch_size).predict(x)).argmax(1)
+
+    if engine == "fast" and name == "fgsm" and resolved["norm"] == "inf":
+        adversarial = fgsm_linf(classifier, x, y, resolved["eps"], int(batch_size), progress)
+    elif engine == "fast" and name == "newtonfool":
+        adversarial = newtonfool(classifier, x, resolved["max_iter"], resolved["eta"], int(batch_size), progress)
+    else:
+        np.random.seed(seed)
+        estimator = (
+            art_estimator(classifier, attack.head) if engine == "art"
+            else compiled_estimator(classifier, attack.head, batch_size)
+        )
+        art_attack = attack.build(estimator, int(batch_size), **resolved)
+        adversarial = art_attack.generate(x, y=y if attack.uses_labels else None)
+    return np.clip(np.asarray(adversarial, dtype=np.float32), 0.0, 1.0)

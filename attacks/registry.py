@@ -1,0 +1,141 @@
+"""The closed set of attacks: name -> ART attack, defaults, head, fast path.
+
+Every CLI and MLproject attack choice comes from ``ATTACKS``. Defaults are
+this project's (logged with every run); eps values are on the [0, 1] pixel
+scale (8/255 is the usual CIFAR-10 L-inf budget).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+
+EPS_8 = 8 / 255
+EPS_2 = 2 / 255
+NORMS = ("inf", "2", "1")
+
+
+def _norm(value: str):
+    return np.inf if value == "inf" else int(value)
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str
+    build: Callable  # build(estimator, batch_size, **params) -> ART EvasionAttack
+    defaults: Mapping[str, object]
+    head: str = "logits"  # "probabilities": run on a softmax head
+    uses_labels: bool = True  # False: the attack always moves away from the prediction
+    description: str = ""
+    choices: Mapping[str, tuple] = field(default_factory=dict)
+
+
+def _fgsm(estimator, batch_size, norm, eps):
+    from art.attacks.evasion import FastGradientMethod
+
+    return FastGradientMethod(estimator, norm=_norm(norm), eps=eps, eps_step=eps, batch_size=batch_size)
+
+
+def _pgd(estimator, batch_size, norm, eps, eps_step, max_iter, num_random_init):
+    from art.attacks.evasion import ProjectedGradientDescentNumpy
+
+    return ProjectedGradientDescentNumpy(
+        estimator, norm=_norm(norm), eps=eps, eps_step=eps_step, max_iter=max_iter,
+        num_random_init=num_random_init, batch_size=batch_size, verbose=False,
+    )
+
+
+def _newtonfool(estimator, batch_size, max_iter, eta):
+    from art.attacks.evasion import NewtonFool
+
+    return NewtonFool(estimator, max_iter=max_iter, eta=eta, batch_size=batch_size, verbose=False)
+
+
+def _autoattack(estimator, batch_size, norm, eps, eps_step):
+    from art.attacks.evasion import AutoAttack
+
+    return AutoAttack(estimator, norm=_norm(norm), eps=eps, eps_step=eps_step, batch_size=batch_size)
+
+
+def _square(estimator, batch_size, norm, eps, max_iter, p_init, nb_restarts):
+    from art.attacks.evasion import SquareAttack
+
+    return SquareAttack(
+        estimator, norm=_norm(norm), eps=eps, max_iter=max_iter, p_init=p_init,
+        nb_restarts=nb_restarts, batch_size=batch_size, verbose=False,
+    )
+
+
+def _hopskipjump(estimator, batch_size, norm, max_iter, max_eval, init_eval, init_size):
+    from art.attacks.evasion import HopSkipJump
+
+    return HopSkipJump(
+        estimator, norm=_norm(norm), max_iter=max_iter, max_eval=max_eval, init_eval=init_eval,
+        init_size=init_size, batch_size=batch_size, verbose=False,
+    )
+
+
+ATTACKS: dict[str, Attack] = {
+    a.name: a
+    for a in (
+        Attack("fgsm", _fgsm, {"norm": "inf", "eps": EPS_8},
+               description="Fast Gradient Sign Method (Goodfellow et al., 2015)", choices={"norm": NORMS}),
+        Attack("pgd", _pgd, {"norm": "inf", "eps": EPS_8, "eps_step": EPS_2, "max_iter": 10, "num_random_init": 0},
+               description="Projected Gradient Descent (Madry et al., 2018)", choices={"norm": NORMS}),
+        Attack("newtonfool", _newtonfool, {"max_iter": 100, "eta": 0.01}, head="probabilities",
+               uses_labels=False, description="NewtonFool (Jang et al., 2017) on softmax probabilities"),
+        Attack("autoattack", _autoattack, {"norm": "inf", "eps": EPS_8, "eps_step": EPS_2},
+               description="AutoAttack ensemble as ART builds it (Croce & Hein, 2020)", choices={"norm": NORMS}),
+        Attack("square", _square, {"norm": "inf", "eps": EPS_8, "max_iter": 100, "p_init": 0.8, "nb_restarts": 1},
+               description="Square Attack, score-based (Andriushchenko et al., 2020)", choices={"norm": ("inf", "2")}),
+        Attack("hopskipjump", _hopskipjump,
+               {"norm": "2", "max_iter": 10, "max_eval": 1000, "init_eval": 100, "init_size": 100},
+               uses_labels=False, description="HopSkipJump, decision-based (Chen et al., 2020)",
+               choices={"norm": ("2", "inf")}),
+    )
+}
+
+
+def get(name: str) -> Attack:
+    if name not in ATTACKS:
+        raise ValueError(f"Unknown attack. Expected one of {sorted(ATTACKS)}. Received: attack={name!r}")
+    return ATTACKS[name]
+
+
+def resolve_params(name: str, params: Mapping[str, object]) -> dict:
+    """Defaults overridden by ``params``, each checked; a bad one is named."""
+    attack = get(name)
+    unknown = sorted(set(params) - set(attack.defaults))
+    if unknown:
+        raise ValueError(
+            f"Unknown parameter(s) {unknown} for attack '{name}'. "
+            f"Expected a subset of {sorted(attack.defaults)}. Received: {dict(params)}"
+        )
+    resolved = {}
+    for key, default in attack.defaults.items():
+        value = params.get(key, default)
+        if isinstance(default, str):
+            value = str(value).lower().replace("np.", "")
+            if value not in attack.choices.get(key, (default,)):
+                raise ValueError(
+                    f"Attack '{name}' parameter {key} must be one of {attack.choices.get(key)}. "
+                    f"Received: {key}={params.get(key)!r}"
+                )
+        elif isinstance(default, int):
+            minimum = 0 if key == "num_random_init" else 1
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer)) or int(value) != value \
+                    or value < minimum:
+                raise ValueError(
+                    f"Attack '{name}' parameter {key} must be an integer >= {minimum}. Received: {key}={value!r}"
+                )
+            value = int(value)
+        else:
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+                    or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"Attack '{name}' parameter {key} must be a positive number. Received: {key}={value!r}")
+            value = float(value)
+        resolved[key] = value
+    return resolved

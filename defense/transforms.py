@@ -1,0 +1,90 @@
+"""Test transforms T: what the defense does to an image before the classifier sees it.
+
+Six test sets, as in the thesis: ``original`` (identity), ``blur`` (the whole
+image Gaussian-blurred) and one heatmap blur per heatmap method (keep the
+``keep_fraction`` most important pixels by the explainer's heatmap of that
+method, blur the rest).
+
+Each transform has a NumPy form (``__call__``) and a TensorFlow form
+(``tf_forward``) whose forward pass is the same function and whose gradient
+treats the keep mask as a constant (BPDA), for adaptive attacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import blur
+import heatmaps
+from blur.differentiable import gaussian_tf, heatmap_blur_tf
+
+Progress = Callable[[int, int], None]
+
+TEST_SETS = ("original", "blur", *heatmaps.METHODS)
+
+
+def check_test_set(name: str) -> str:
+    if name not in TEST_SETS:
+        raise ValueError(f"Unknown test set. Expected one of {list(TEST_SETS)}. Received: test_set={name!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class TestTransform:
+    """T for one test set. ``explainer`` computes heatmaps (needed for heatmap test sets)."""
+
+    name: str
+    explainer: keras.Model | None = None
+    sigma: float = blur.DEFAULT_SIGMA
+    keep_fraction: float = blur.DEFAULT_KEEP_FRACTION
+    heatmap_params: dict = field(default_factory=dict)
+
+    __test__ = False  # not a pytest class
+
+    def __post_init__(self):
+        check_test_set(self.name)
+        blur.check_sigma(self.sigma)
+        blur.check_keep_fraction(self.keep_fraction)
+        if self.uses_heatmaps:
+            if self.explainer is None:
+                raise ValueError(f"Test set '{self.name}' needs an explainer model to compute its heatmaps")
+            heatmaps.resolve_params(self.name, self.heatmap_params)
+
+    @property
+    def uses_heatmaps(self) -> bool:
+        return self.name in heatmaps.METHODS
+
+    def heatmaps(self, images: np.ndarray, batch_size: int = 128, progress: Progress | None = None) -> np.ndarray:
+        """The explainer's heatmaps of ``images`` for its predicted classes."""
+        return heatmaps.compute(self.explainer, images, self.name, labels=None, batch_size=batch_size,
+                                progress=progress, **self.heatmap_params)
+
+    def __call__(self, images: np.ndarray, batch_size: int = 128, progress: Progress | None = None,
+                 precomputed_heatmaps: np.ndarray | None = None) -> np.ndarray:
+        images = np.asarray(images, dtype=np.float32)
+        if self.name == "original":
+            return images.copy()
+        if self.name == "blur":
+            return blur.gaussian(images, self.sigma)
+        maps = precomputed_heatmaps if precomputed_heatmaps is not None else self.heatmaps(images, batch_size, progress)
+        return blur.heatmap_blur(images, maps, self.keep_fraction, self.sigma)
+
+    def tf_forward(self) -> Callable[[tf.Tensor], tf.Tensor]:
+        """Differentiable T (BPDA for the keep mask), recomputing heatmaps on every call."""
+        if self.name == "original":
+            return tf.identity
+        if self.name == "blur":
+            return lambda images: gaussian_tf(images, self.sigma)
+        explain = heatmaps.explainer(self.explainer, self.name, **self.heatmap_params)
+
+        def forward(images):
+            targets = tf.fill(tf.shape(images)[:1], -1)
+            maps = tf.stop_gradient(explain(tf.stop_gradient(images), targets))
+            return heatmap_blur_tf(images, maps, self.keep_fraction, self.sigma)
+
+        return forward

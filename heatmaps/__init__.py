@@ -1,0 +1,16 @@
+"""Heatmaps (per-input-value relevance) of Keras image classifiers.
+
+A leaf package: it depends on TensorFlow/Keras only.
+
+    heatmaps.compute(model, images, method, labels=None, batch_size=128, **params)
+    heatmaps.explainer(model, method, **params)   # compiled (images, targets) -> heatmaps
+
+Methods (``heatmaps.METHODS``): ``gradient``, ``input_x_gradient``,
+``lrp_eps`` (parameter ``epsilon``), ``pgd`` (``norm``, ``eps``, ``eps_step``,
+``max_iter``).
+"""
+
+from heatmaps.compute import compute, explainer
+from heatmaps.registry import METHODS, Method, get, resolve_params
+
+__all__ = ["METHODS", "Method", "compute", "explainer", "get", "resolve_params"]
