@@ -4,10 +4,16 @@
     evaluation.accuracy(model_predictions, y)   # correct, n, 95% Wilson interval
 """
 
+from evaluation.grid import CLEAN, Cell, cells, metric_name, parse_metric
 from evaluation.orders import ORDERS, attack_inputs, check_order, defended_classifier
 from evaluation.statistics import Accuracy, accuracy, mean_std, wilson_interval
 
 __all__ = [
+    "CLEAN",
+    "Cell",
+    "cells",
+    "metric_name",
+    "parse_metric",
     "ORDERS",
     "Accuracy",
     "accuracy",

@@ -26,3 +26,43 @@ def data_root() -> Path:
     if not (DATA_ROOT / "train" / "airplane").is_dir():
         pytest.skip(f"shared CIFAR-10 image tree not found at {DATA_ROOT}")
     return DATA_ROOT
+
+
+def run_command(args, cwd=REPO, env=None, timeout=900):
+    """Run a project command in a subprocess (TensorFlow state never leaks between tests)."""
+    import subprocess
+
+    # `mlflow run --env-manager local` runs `python ...`: the interpreter running the tests.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    full_env = {**os.environ, "PATH": path, **(env or {})}
+    result = subprocess.run([str(a) for a in args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                            timeout=timeout)
+    return result
+
+
+def create_experiment(tracking_uri: str, folder: Path, name: str = "pixel-importance") -> str:
+    """An experiment whose artifacts live in ``folder`` (keeps test stores out of the repo)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    existing = client.get_experiment_by_name(name)
+    if existing:
+        return existing.experiment_id
+    return client.create_experiment(name, artifact_location=(folder / "mlruns").as_uri())
+
+
+@pytest.fixture(scope="session")
+def quick_store(tmp_path_factory, data_root):
+    """One `mlflow run . -e reproduce -P profile=quick` into a temporary sqlite store, shared by tests."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("quick-store")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    create_experiment(uri, folder)
+    mlflow_cli = Path(sys.executable).parent / "mlflow"
+    command = [mlflow_cli if mlflow_cli.exists() else shutil.which("mlflow"), "run", REPO, "--env-manager", "local",
+               "-e", "reproduce", "--experiment-name", "pixel-importance",
+               "-P", "profile=quick", "-P", f"data={data_root}"]
+    result = run_command(command, cwd=folder, env={"MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 0, result.stderr[-4000:]
+    return {"uri": uri, "folder": folder, "stdout": result.stdout, "stderr": result.stderr, "data": data_root}

@@ -1,0 +1,43 @@
+"""Entry point `attack`: the adversarial test set for one model, attack, order and test set.
+
+    mlflow run . --env-manager local -e attack -P model=models:/pixel-importance.none@quick -P attack=newtonfool \
+        -P order=adaptive -P test_set=lrp_eps -P profile=quick -P data=../shared/data/cifar10-jpg
+
+Stored as the run artifact ``adversarial.npz`` (the images the model is
+finally evaluated on) and reused by `evaluate` and `reproduce`.
+"""
+
+import attacks
+import evaluation
+import workflow  # noqa: F401  (sets TensorFlow's environment first)
+from defense import TEST_SETS
+from workflow import cli
+
+
+def attack(model: str, attack: str, order: str, test_set: str, profile: str = "thesis",
+           data: str = cli.DEFAULT_DATA, explainer: str | None = None, **overrides) -> dict:
+    settings = workflow.resolve(profile, overrides)
+    attacks.get(attack)
+    evaluation.check_order(order)
+    model_run_id = workflow.models.resolve_run_id(model)
+    explainer_run_id = workflow.models.resolve_run_id(
+        explainer or f"models:/{workflow.models.registered_name('none')}@{profile}")
+    run_id = workflow.attack_step(settings, model_run_id, explainer_run_id, attack, order, test_set, data)
+    return {"run_id": run_id, "artifact": f"runs:/{run_id}/adversarial.npz"}
+
+
+def main(argv=None) -> int:
+    p = cli.parser(__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="model URI, e.g. models:/pixel-importance.lrp_eps@thesis")
+    p.add_argument("--attack", required=True, choices=sorted(attacks.ATTACKS))
+    p.add_argument("--order", required=True, choices=evaluation.ORDERS)
+    p.add_argument("--test_set", "--test-set", default="original", choices=TEST_SETS)
+    p.add_argument("--explainer", default=None,
+                   help="model URI that computes the test set's heatmaps (default: pixel-importance.none@<profile>)")
+    cli.add_settings(p)
+    return cli.main(lambda a: attack(a.model, a.attack, a.order, a.test_set, a.profile, a.data, a.explainer or None,
+                                     **cli.overrides(a)), p, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

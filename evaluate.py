@@ -1,0 +1,36 @@
+"""Entry point `evaluate`: a registered model on the six test sets, clean and under every attack and order.
+
+    mlflow run . --env-manager local -e evaluate -P model=models:/pixel-importance.lrp_eps@quick \
+        -P profile=quick -P data=../shared/data/cifar10-jpg
+
+Logs one metric per cell: ``accuracy/<test_set>/none`` (clean) and
+``accuracy/<test_set>/<attack>/<order>``, plus ``cells.json`` with the count
+correct, n and the 95% Wilson interval of every cell.
+"""
+
+import workflow  # noqa: F401  (sets TensorFlow's environment first)
+from workflow import cli
+
+
+def evaluate(model: str, profile: str = "thesis", data: str = cli.DEFAULT_DATA, explainer: str | None = None,
+             **overrides) -> dict:
+    settings = workflow.resolve(profile, overrides)
+    model_run_id = workflow.models.resolve_run_id(model)
+    explainer_run_id = workflow.models.resolve_run_id(
+        explainer or f"models:/{workflow.models.registered_name('none')}@{profile}")
+    variant = workflow.tracking.variant_of(model_run_id)
+    run_id, rows = workflow.evaluate_step(settings, model_run_id, explainer_run_id, data, variant)
+    return {"run_id": run_id, "model_run_id": model_run_id, "cells": {r["metric"]: r["accuracy"] for r in rows}}
+
+
+def main(argv=None) -> int:
+    p = cli.parser(__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="model URI, e.g. models:/pixel-importance.lrp_eps@thesis")
+    p.add_argument("--explainer", default=None,
+                   help="model URI that computes heatmap test sets (default: pixel-importance.none@<profile>)")
+    cli.add_settings(p)
+    return cli.main(lambda a: evaluate(a.model, a.profile, a.data, a.explainer or None, **cli.overrides(a)), p, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""Entry point `heatmaps`: one method's heatmaps of the train and test images, as a run artifact.
+
+    mlflow run . --env-manager local -e heatmaps -P method=lrp_eps -P profile=quick -P data=../shared/data/cifar10-jpg
+
+The explainer is a registered model (default: the model trained on original
+images, ``models:/pixel-importance.none@<profile>``; trained first if absent).
+"""
+
+import heatmaps
+import workflow  # noqa: F401  (sets TensorFlow's environment first)
+from workflow import cli
+
+
+def make_heatmaps(method: str, profile: str = "thesis", data: str = cli.DEFAULT_DATA, explainer: str | None = None,
+                  **overrides) -> dict:
+    settings = workflow.resolve(profile, overrides)
+    heatmaps.get(method)
+    if explainer:
+        explainer_run_id = workflow.models.resolve_run_id(explainer)
+    else:
+        explainer_run_id = workflow.train_step(settings, "none", data, (profile,))
+    run_id = workflow.heatmaps_step(settings, method, explainer_run_id, data)
+    return {"run_id": run_id, "explainer_run_id": explainer_run_id, "artifact": f"runs:/{run_id}/heatmaps.npz"}
+
+
+def main(argv=None) -> int:
+    p = cli.parser(__doc__.splitlines()[0])
+    p.add_argument("--method", required=True, choices=sorted(heatmaps.METHODS))
+    p.add_argument("--explainer", default=None, help="model URI of the explainer (default: see above)")
+    cli.add_settings(p)
+    return cli.main(lambda a: make_heatmaps(a.method, a.profile, a.data, a.explainer or None,
+                                            **cli.overrides(a)), p, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,27 @@
+"""Entry point `reproduce`: the thesis grid (5 models x 6 test sets x attacks x orders), finished steps reused.
+
+    mlflow run . --env-manager local -e reproduce -P profile=quick -P data=../shared/data/cifar10-jpg
+    python reproduce.py --profile thesis --data ../shared/data/cifar10-jpg
+
+Killed (Ctrl-C, SIGTERM) and started again, it resumes: finished steps are
+reused, interrupted ones are marked KILLED and redone.
+"""
+
+import workflow
+from workflow import cli
+
+
+def reproduce(profile: str = "thesis", data: str = cli.DEFAULT_DATA, alias: str | None = None, **overrides) -> dict:
+    settings = workflow.resolve(profile, overrides)
+    return workflow.reproduce(settings, data, aliases=(alias or profile,))
+
+
+def main(argv=None) -> int:
+    p = cli.parser(__doc__.splitlines()[0])
+    p.add_argument("--alias", default=None, help="registered model alias (default: the profile's name)")
+    cli.add_settings(p)
+    return cli.main(lambda a: reproduce(a.profile, a.data, a.alias, **cli.overrides(a)), p, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,32 @@
+"""Entry point `train`: train one variant and register it.
+
+    mlflow run . --env-manager local -e train -P heatmap=lrp_eps -P profile=quick -P data=../shared/data/cifar10-jpg
+    python train.py --heatmap lrp_eps --profile quick --data ../shared/data/cifar10-jpg
+"""
+
+import workflow  # first: sets TensorFlow's environment
+from workflow import cli
+
+
+def train(heatmap: str = "none", profile: str = "thesis", data: str = cli.DEFAULT_DATA, alias: str | None = None,
+          **overrides) -> dict:
+    """Train variant ``heatmap`` (``none`` = original images); returns its run id and registered model URI."""
+    settings = workflow.resolve(profile, overrides)
+    workflow.steps.check_variant(heatmap)
+    aliases = (alias or profile,)
+    run_id = workflow.train_step(settings, heatmap, data, aliases)
+    name = workflow.models.registered_name(heatmap)
+    return {"run_id": run_id, "registered_model": name, "model_uri": f"models:/{name}@{aliases[0]}"}
+
+
+def main(argv=None) -> int:
+    p = cli.parser(__doc__.splitlines()[0])
+    p.add_argument("--heatmap", default="none", choices=workflow.VARIANTS,
+                   help="training set: none (original images) or blurred by this heatmap method")
+    p.add_argument("--alias", default=None, help="registered model alias (default: the profile's name)")
+    cli.add_settings(p)
+    return cli.main(lambda a: train(a.heatmap, a.profile, a.data, a.alias, **cli.overrides(a)), p, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""Trained models in MLflow: Keras native format, safe loading, registry names and aliases."""
+
+from __future__ import annotations
+
+import re
+
+import keras
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+REGISTERED_PREFIX = "pixel-importance"
+ALIAS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+class UnsafeModelError(ValueError):
+    """A model file would need code execution (Lambda layers, pickles) to load."""
+
+
+def registered_name(variant: str) -> str:
+    """One registered model per training variant: ``pixel-importance.lrp_eps``."""
+    return f"{REGISTERED_PREFIX}.{variant}"
+
+
+def check_alias(alias: str) -> str:
+    if not ALIAS_PATTERN.match(alias or "") or re.match(r"^[vV]\d+$", alias):
+        raise ValueError("alias must start with a letter and hold only letters, digits, '-' and '_' "
+                         f"(and not look like a version, v1). Received: alias={alias!r}")
+    return alias
+
+
+def log_and_register(model: keras.Model, variant: str | None, aliases: tuple[str, ...]) -> str | None:
+    """Log ``model`` (Keras native ``.keras`` format) to the active run; register it with aliases."""
+    name = registered_name(variant) if variant and aliases else None
+    info = mlflow.keras.log_model(model, name="model", registered_model_name=name)
+    if name is None:
+        return None
+    version = info.registered_model_version
+    client = MlflowClient()
+    for alias in aliases:
+        client.set_registered_model_alias(name, check_alias(alias), str(version))
+    return f"models:/{name}/{version}"
+
+
+def ensure_registered(run_id: str, variant: str, aliases: tuple[str, ...]) -> None:
+    """Point ``aliases`` at the version registered from ``run_id`` (registering it if needed)."""
+    if not aliases:
+        return
+    name = registered_name(variant)
+    client = MlflowClient()
+    versions = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+    if versions:
+        version = max(int(v.version) for v in versions)
+    else:
+        version = int(mlflow.register_model(f"runs:/{run_id}/model", name).version)
+    for alias in aliases:
+        client.set_registered_model_alias(name, check_alias(alias), str(version))
+
+
+def resolve_run_id(model_uri: str) -> str:
+    """The training run behind ``models:/<name>@<alias>``, ``models:/<name>/<version>`` or ``runs:/<id>/model``."""
+    client = MlflowClient()
+    try:
+        if model_uri.startswith("runs:/"):
+            run_id = model_uri[len("runs:/"):].split("/")[0]
+            client.get_run(run_id)
+            return run_id
+        if model_uri.startswith("models:/"):
+            body = model_uri[len("models:/"):]
+            if "@" in body:
+                name, alias = body.split("@", 1)
+                return client.get_model_version_by_alias(name, alias).run_id
+            name, _, version = body.partition("/")
+            return client.get_model_version(name, version).run_id
+    except MlflowException as error:
+        raise ValueError(f"No such registered model, alias or run. Received: model_uri={model_uri!r} "
+                         f"({error.message.splitlines()[0][:200]})") from error
+    raise ValueError("model_uri must look like models:/<name>@<alias>, models:/<name>/<version> or "
+                     f"runs:/<run_id>/model. Received: model_uri={model_uri!r}")
+
+
+_loaded: dict[str, keras.Model] = {}
+
+
+def load(run_id: str) -> keras.Model:
+    """The model logged by run ``run_id``, loaded with Keras' safe mode (no code runs on load)."""
+    if run_id not in _loaded:
+        try:
+            _loaded[run_id] = mlflow.keras.load_model(f"runs:/{run_id}/model",
+                                                      load_model_kwargs={"safe_mode": True})
+        except ValueError as error:
+            if "safe_mode" in str(error) or "unsafe" in str(error).lower() or "Lambda" in str(error):
+                raise UnsafeModelError(f"Refusing to load a model that needs unsafe deserialization "
+                                       f"(safe_mode=True). Received: run_id={run_id!r}: {error}") from error
+            raise
+    return _loaded[run_id]

@@ -1,0 +1,225 @@
+"""The MLflow edge: where runs go, how finished steps are found again, how runs end.
+
+* Tracking URI: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///mlflow.db`` in
+  the working directory (a database store, so the model registry works with
+  no server). A URI that cannot be reached fails at once with a clear error;
+  HTTP retries are bounded (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, default 2 here).
+* Every step run carries the tag ``step_key``: a hash of the step's name, its
+  parameters, the library's code version, its data and its upstream runs. A
+  FINISHED run with the same key is reused instead of recomputed; FAILED,
+  KILLED or still-RUNNING runs never are.
+* A step run that raises ends FAILED; one interrupted (SIGINT, or SIGTERM via
+  :func:`raise_on_sigterm`) ends KILLED. Only a clean exit ends FINISHED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator, Mapping
+
+# Bounded retries against a remote server (MLflow's own default retries for minutes).
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from mlflow.entities import RunStatus  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_EXPERIMENT = "pixel-importance"
+STEP_KEY_TAG = "step_key"
+REPO = Path(__file__).resolve().parents[1]
+# The code that computes results; its hash is part of every step key.
+RESULT_CODE = ("attacks", "blur", "cifar10", "classifiers", "defense", "evaluation", "heatmaps",
+               "workflow/steps.py", "workflow/profiles.py")
+
+
+_state: dict = {}
+
+
+class TrackingError(RuntimeError):
+    """The tracking server or store cannot be used."""
+
+
+def log(message: str) -> None:
+    """Progress output: one timestamped line on stderr."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def configure(tracking_uri: str | None = None, experiment: str | None = None) -> str:
+    """Point MLflow at ``tracking_uri`` (or the default), check it answers, select the experiment."""
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    mlflow.set_tracking_uri(uri)
+    try:
+        MlflowClient().search_experiments(max_results=1)
+    except Exception as error:  # noqa: BLE001 - any failure here means the store is unusable
+        raise TrackingError(f"Cannot reach the MLflow tracking store. Received: tracking_uri={uri!r} "
+                            f"({type(error).__name__}: {str(error).splitlines()[0][:300]})") from error
+    name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+    if os.environ.get("MLFLOW_EXPERIMENT_ID") and not experiment:
+        chosen = mlflow.set_experiment(experiment_id=os.environ["MLFLOW_EXPERIMENT_ID"])
+    else:
+        if uri.startswith("sqlite:///") and mlflow.get_experiment_by_name(name) is None:
+            # Artifacts beside the database file, so a store is one self-contained folder.
+            folder = Path(uri[len("sqlite:///"):]).resolve().parent / "mlruns"
+            try:
+                MlflowClient().create_experiment(name, artifact_location=folder.as_uri())
+            except mlflow.exceptions.MlflowException:
+                pass  # another worker created it first
+        chosen = mlflow.set_experiment(name)
+    _state["experiment_id"] = chosen.experiment_id
+    return uri
+
+
+def experiment_id() -> str:
+    if _state.get("experiment_id") is None:
+        raise TrackingError("tracking is not configured: call workflow.tracking.configure() first")
+    return _state["experiment_id"]
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """Hash of the sources that compute results: a change in the method invalidates reuse."""
+    digest = hashlib.sha256()
+    for entry in RESULT_CODE:
+        paths = [REPO / entry] if entry.endswith(".py") else sorted((REPO / entry).rglob("*.py"))
+        for path in paths:
+            digest.update(str(path.relative_to(REPO)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def fingerprint(*arrays: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(str((array.dtype.str, array.shape)).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def step_key(step: str, params: Mapping[str, object], upstream: Mapping[str, str] = ()) -> str:
+    payload = {"step": step, "params": dict(params), "upstream": dict(upstream), "code": code_version()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def find_finished(key: str):
+    """The newest FINISHED run in the current experiment with this step key, or None."""
+    runs = MlflowClient().search_runs(
+        [experiment_id()],
+        filter_string=f"tags.{STEP_KEY_TAG} = '{key}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def variant_of(run_id: str) -> str:
+    """The training variant a train run was tagged with ('' if none)."""
+    return MlflowClient().get_run(run_id).data.tags.get("variant", "")
+
+
+def log_params(params: Mapping[str, object]) -> None:
+    """Log params not yet on the active run (``mlflow run`` logs its -P values as strings first)."""
+    run = mlflow.active_run()
+    existing = MlflowClient().get_run(run.info.run_id).data.params
+    fresh = {k: v for k, v in params.items() if k not in existing}
+    if fresh:
+        mlflow.log_params(fresh)
+
+
+_launcher: dict = {}
+
+
+@contextlib.contextmanager
+def launcher_run() -> Iterator[mlflow.ActiveRun | None]:
+    """The run `mlflow run` created for this process (MLFLOW_RUN_ID), made active; else nothing.
+
+    Step runs then nest under it. It keeps the -P values `mlflow run` logged
+    (as strings); the steps log their resolved parameters on their own runs.
+    """
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id or mlflow.active_run() is not None:
+        yield None
+        return
+    with run("launcher", run_id=run_id) as active:
+        yield active
+
+
+@contextlib.contextmanager
+def run(name: str, key: str | None = None, tags: Mapping[str, str] | None = None,
+        run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
+    """A run for one step, nested under the active run if there is one (or resuming ``run_id``).
+
+    Ends FINISHED on success, KILLED on interruption, FAILED on any error.
+    """
+    all_tags = {"git_commit": git_commit(), "code_version": code_version(), **(tags or {})}
+    if key:
+        all_tags[STEP_KEY_TAG] = key
+    if run_id:
+        active = mlflow.start_run(run_id=run_id)
+        mlflow.set_tags(all_tags)
+    else:
+        active = mlflow.start_run(run_name=name, nested=mlflow.active_run() is not None, tags=all_tags)
+    try:
+        yield active
+    except KeyboardInterrupt:
+        mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+        raise
+    except BaseException:
+        mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+        raise
+    else:
+        mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+
+
+def log_arrays(filename: str, **arrays: np.ndarray) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / filename
+        np.savez(path, **arrays)
+        mlflow.log_artifact(str(path))
+
+
+@functools.lru_cache(maxsize=64)
+def load_arrays(run_id: str, filename: str) -> dict[str, np.ndarray]:
+    with tempfile.TemporaryDirectory() as folder:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=filename, dst_path=folder)
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+
+
+def load_table(run_id: str, filename: str) -> pd.DataFrame:
+    """A table logged with ``mlflow.log_table`` (JSON with columns and data)."""
+    table = mlflow.artifacts.load_dict(f"runs:/{run_id}/{filename}")
+    return pd.DataFrame(table["data"], columns=table["columns"])
+
+
+def raise_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt so open runs end KILLED, not RUNNING."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
