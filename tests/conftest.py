@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_ROOT = REPO.parent / "shared" / "data" / "cifar10-jpg"
+DATA_ROOT = Path(os.environ.get("PIXEL_IMPORTANCE_DATA", REPO.parent / "shared" / "data" / "cifar10-jpg"))
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))

@@ -1,0 +1,83 @@
+"""Entry point `report`: Tables 4.1-4.5 and Figures 4.2-4.5 rebuilt from the tracking server.
+
+    mlflow run . --env-manager local -e report -P profile=quick -P data=../shared/data/cifar10-jpg
+    python report.py --profile thesis --output reports/thesis
+
+Writes Markdown, CSV and LaTeX tables (ours, the thesis', the difference),
+bar charts and a heatmap gallery to ``--output`` and logs them as artifacts
+of a ``report`` run.
+"""
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+
+import workflow  # noqa: F401  (sets TensorFlow's environment first)
+import blur
+import results
+from cifar10 import load_split
+from workflow import cli, tracking
+
+GALLERY_IMAGES = 4
+
+
+def report(profile: str = "thesis", output: str = "reports", data: str | None = None) -> dict:
+    """Collect the profile's evaluate runs, write every table and figure, log them to a report run."""
+    cells = results.collect(mlflow.get_tracking_uri(), mlflow.get_experiment(tracking.experiment_id()).name,
+                            profile=profile)
+    if cells.empty:
+        raise ValueError(f"No finished evaluate runs for this profile in {mlflow.get_tracking_uri()}. "
+                         f"Received: profile={profile!r}")
+    folder = Path(output) / profile
+    with tracking.run(f"report-{profile}", tags={"step": "report", "profile": profile}) as active:
+        written = results.write_report(cells, folder)
+        if data:
+            gallery = _gallery(profile, data, folder)
+            if gallery:
+                written.append(gallery)
+        mlflow.log_artifacts(str(folder), artifact_path="report")
+        mlflow.log_metric("cells", len(cells))
+        tracking.log(f"report: {len(written)} files in {folder}")
+    return {"run_id": active.info.run_id, "folder": str(folder), "files": [str(p) for p in written],
+            "variants": sorted(set(cells["variant"]))}
+
+
+def _gallery(profile: str, data: str, folder: Path) -> Path | None:
+    """A few test images with each method's heatmap and blurred version (from the heatmaps runs)."""
+    client = mlflow.MlflowClient()
+    runs = client.search_runs([tracking.experiment_id()], f"tags.step = 'heatmaps' and tags.profile = '{profile}' "
+                              "and attributes.status = 'FINISHED'", order_by=["attributes.start_time DESC"])
+    newest = {}
+    for run in runs:
+        newest.setdefault(run.data.tags["heatmap"], run)
+    if not newest:
+        return None
+    params = next(iter(newest.values())).data.params
+    split = load_split(data, params["classes"], "thesis", int(params["images_per_class"]),
+                       int(params["train_per_class"]), int(params["data_seed"]))
+    chosen = np.linspace(0, len(split.x_test) - 1, GALLERY_IMAGES).astype(int)
+    images = split.x_test[chosen]
+    evaluated = client.search_runs([tracking.experiment_id()], f"tags.step = 'evaluate' and tags.profile = '{profile}'",
+                                   order_by=["attributes.start_time DESC"], max_results=1)
+    settings = evaluated[0].data.params if evaluated else workflow.resolve(profile)
+    sigma, keep = float(settings["sigma"]), float(settings["keep_fraction"])
+    maps, blurred = {}, {}
+    for method in [m for m in results.COLUMN_LABELS if m in newest]:
+        maps[method] = tracking.load_arrays(newest[method].info.run_id, "heatmaps.npz")["test"][chosen]
+        blurred[method] = blur.heatmap_blur(images, maps[method], keep, sigma)
+    figure = results.heatmap_gallery(images, maps, blurred, blur.gaussian(images, sigma))
+    path = folder / "figures" / "heatmap_gallery.png"
+    figure.savefig(path)
+    return path
+
+
+def main(argv=None) -> int:
+    p = cli.parser(__doc__.splitlines()[0])
+    p.add_argument("--output", default="reports", help="folder for the report (a subfolder per profile)")
+    p.set_defaults(data=None)
+    return cli.main(lambda a: report(a.profile, a.output, a.data), p, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

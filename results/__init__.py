@@ -1,0 +1,28 @@
+"""Results: the thesis' Tables 4.1-4.5 and Figures 4.2-4.5 rebuilt from logged evaluate runs.
+
+    cells = results.collect(tracking_uri, profile="quick")      # one row per (variant, seed, cell)
+    table = results.model_table(cells, "lrp_eps")                # rows x test-set columns, text cells
+    results.write_report(cells, folder)                          # Markdown, CSV, LaTeX, PNG
+"""
+
+from results.collect import collect, latest_per_seed
+from results.figures import bar_figure, heatmap_gallery
+from results.report_files import write_report
+from results.tables import COLUMN_LABELS, MODEL_LABELS, cell_summary, model_table, row_labels
+from results.thesis import THESIS_FILE, load_thesis, thesis_difference
+
+__all__ = [
+    "COLUMN_LABELS",
+    "MODEL_LABELS",
+    "THESIS_FILE",
+    "bar_figure",
+    "cell_summary",
+    "collect",
+    "heatmap_gallery",
+    "latest_per_seed",
+    "load_thesis",
+    "model_table",
+    "row_labels",
+    "thesis_difference",
+    "write_report",
+]

@@ -1,0 +1,64 @@
+"""Query the tracking server for evaluate runs: one row per (variant, seed, grid cell)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+import evaluation
+
+COLUMNS = ["variant", "seed", "run_id", "test_set", "attack", "order", "accuracy", "correct", "n",
+           "ci95_low", "ci95_high"]
+
+
+def collect(tracking_uri: str | None = None, experiment: str = "pixel-importance",
+            profile: str | None = None) -> pd.DataFrame:
+    """Every grid metric of every FINISHED evaluate run (optionally of one profile), with its counts."""
+    client = mlflow.MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise ValueError(f"No such experiment in {client.tracking_uri}. Received: experiment={experiment!r}")
+    query = "tags.step = 'evaluate' and attributes.status = 'FINISHED'"
+    if profile:
+        query += f" and tags.profile = '{profile}'"
+    runs = client.search_runs([found.experiment_id], query, order_by=["attributes.start_time DESC"],
+                              max_results=5000)
+    rows = []
+    for run in runs:
+        counts = _counts(client, run.info.run_id)
+        for name, value in run.data.metrics.items():
+            cell = evaluation.parse_metric(name)
+            if cell is None:
+                continue
+            correct, n, low, high = counts.get(name, (None, None, None, None))
+            rows.append({"variant": run.data.tags.get("variant", ""), "seed": int(run.data.params.get("seed", 0)),
+                         "run_id": run.info.run_id, "start_time": run.info.start_time,
+                         "test_set": cell.test_set, "attack": cell.attack, "order": cell.order or "none",
+                         "accuracy": value, "correct": correct, "n": n, "ci95_low": low, "ci95_high": high})
+    frame = pd.DataFrame(rows, columns=COLUMNS + ["start_time"])
+    return latest_per_seed(frame)
+
+
+def _counts(client: mlflow.MlflowClient, run_id: str) -> dict:
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="cells.json", dst_path=folder,
+                                                       tracking_uri=client.tracking_uri)
+            table = json.loads(Path(path).read_text())
+    except Exception:  # noqa: BLE001 - a run without the table still has its metrics
+        return {}
+    frame = pd.DataFrame(table["data"], columns=table["columns"])
+    return {r.metric: (int(r.correct), int(r.n), float(r.ci95_low), float(r.ci95_high))
+            for r in frame.itertuples()}
+
+
+def latest_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Keep one evaluate run per (variant, seed): the newest (older ones are superseded re-runs)."""
+    if frame.empty:
+        return frame.drop(columns=["start_time"], errors="ignore")
+    newest = frame.groupby(["variant", "seed"])["start_time"].transform("max")
+    return frame[frame["start_time"] == newest].drop(columns=["start_time"]).reset_index(drop=True)

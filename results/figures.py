@@ -1,0 +1,75 @@
+"""The thesis' figures: grouped bars per training set, and a heatmap gallery."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from defense import TEST_SETS  # noqa: E402
+from results.tables import ATTACK_LABELS, COLUMN_LABELS, MODEL_LABELS, ORDER_SUFFIX, cell_summary  # noqa: E402
+
+# The thesis' colours: original dark grey, entire blur light grey, Gradient red, In*Grad yellow,
+# LRP-eps green, PGD blue.
+COLOURS = {"original": "#404040", "blur": "#b0b0b0", "gradient": "#d62728", "input_x_gradient": "#f2c500",
+           "lrp_eps": "#2ca02c", "pgd": "#1f77b4"}
+ORDER_TITLES = {"before": "blur before the attack", "after": "blur after the attack",
+                "adaptive": "adaptive attack (BPDA through the blur)"}
+
+
+def bar_figure(cells: pd.DataFrame, attack: str, order: str) -> plt.Figure:
+    """x: training set; per test set a light bar (clean) behind a dark bar (attacked), 95% CI whiskers."""
+    variants = [v for v in MODEL_LABELS if v in set(cells["variant"])]
+    figure, axes = plt.subplots(figsize=(11, 4.2), dpi=120)
+    width = 0.8 / len(TEST_SETS)
+    for j, test_set in enumerate(TEST_SETS):
+        x = np.arange(len(variants)) + (j - (len(TEST_SETS) - 1) / 2) * width
+        clean, attacked, errors = [], [], [[], []]
+        for variant in variants:
+            mine = cells[(cells["variant"] == variant) & (cells["test_set"] == test_set)]
+            c = cell_summary(mine[mine["attack"] == "none"])
+            a = cell_summary(mine[(mine["attack"] == attack) & (mine["order"] == order)])
+            clean.append(np.nan if c["mean"] is None else 100 * c["mean"])
+            attacked.append(np.nan if a["mean"] is None else 100 * a["mean"])
+            low = a["low"] if a["low"] is not None else a["mean"] if a["mean"] is not None else np.nan
+            high = a["high"] if a["high"] is not None else a["mean"] if a["mean"] is not None else np.nan
+            errors[0].append(100 * (a["mean"] - low) if a["mean"] is not None else 0)
+            errors[1].append(100 * (high - a["mean"]) if a["mean"] is not None else 0)
+        colour = COLOURS[test_set]
+        axes.bar(x, clean, width * 0.95, color=colour, alpha=0.3, edgecolor=colour, linewidth=0.6)
+        axes.bar(x, attacked, width * 0.6, color=colour, yerr=errors, ecolor="black", capsize=1.5,
+                 error_kw={"linewidth": 0.6}, label=COLUMN_LABELS[test_set])
+    axes.set_xticks(np.arange(len(variants)), [f"trained on\n{MODEL_LABELS[v]}" for v in variants])
+    axes.set_ylabel("accuracy (%)")
+    axes.set_ylim(0, 100)
+    axes.grid(axis="y", alpha=0.3)
+    axes.set_title(f"{ATTACK_LABELS.get(attack, attack)}{ORDER_SUFFIX[order]}: {ORDER_TITLES[order]} "
+                   f"(light: clean, dark: attacked)")
+    axes.legend(title="test set", ncols=6, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    figure.tight_layout()
+    return figure
+
+
+def heatmap_gallery(images: np.ndarray, maps: dict, blurred: dict, entire_blur: np.ndarray) -> plt.Figure:
+    """Rows: test images. Columns: image, entire blur, then per method its heatmap and blurred image."""
+    methods = list(maps)
+    columns = 2 + 2 * len(methods)
+    figure, axes = plt.subplots(len(images), columns, figsize=(1.45 * columns, 1.5 * len(images)), dpi=120,
+                                squeeze=False)
+    for i in range(len(images)):
+        panels = [("image", images[i], None), ("entire blur", entire_blur[i], None)]
+        for method in methods:
+            importance = np.abs(maps[method][i]).sum(axis=-1)
+            panels.append((f"{COLUMN_LABELS[method]} map", importance, "inferno"))
+            panels.append((f"{COLUMN_LABELS[method]} blur", blurred[method][i], None))
+        for j, (title, picture, cmap) in enumerate(panels):
+            axes[i, j].imshow(np.clip(picture, 0, 1) if cmap is None else picture, cmap=cmap)
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+            if i == 0:
+                axes[i, j].set_title(title, fontsize=7)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,112 @@
+"""Results: tables from logged metrics, missing cells stay missing, the notebook runs headless."""
+
+import json
+import math
+import sys
+
+import mlflow
+import pandas as pd
+import pytest
+
+import evaluation
+import results
+from results.thesis import thesis_table
+from tests.conftest import REPO, run_command
+
+
+def _cells(rows):
+    frame = pd.DataFrame(rows, columns=["variant", "seed", "run_id", "test_set", "attack", "order", "accuracy",
+                                        "correct", "n", "ci95_low", "ci95_high"])
+    return frame
+
+
+def _row(variant, test_set, attack, order, correct, n=100, seed=0):
+    low, high = evaluation.wilson_interval(correct, n)
+    return [variant, seed, f"run{seed}", test_set, attack, order, correct / n, correct, n, low, high]
+
+
+def test_incomplete_grid_shows_missing_cells_as_missing_never_zero():
+    cells = _cells([_row("none", "original", "none", "none", 81), _row("none", "blur", "fgsm", "before", 0)])
+    text = results.model_table(cells, "none")
+    numbers = results.model_table(cells, "none", numeric=True)
+    assert list(text.index) == ["Original", "FGSM"]
+    assert text.loc["Original", "Original"].startswith("81.0 [")
+    assert text.loc["FGSM", "Blur"].startswith("0.0 [")  # a measured zero is shown as zero
+    assert text.loc["Original", "Blur"] == "—" and math.isnan(numbers.loc["Original", "Blur"])
+    assert text.loc["FGSM", "Original"] == "—" and math.isnan(numbers.loc["FGSM", "LRP-eps"])
+
+
+def test_several_seeds_give_mean_and_std():
+    cells = _cells([_row("pgd", "original", "none", "none", c, seed=s) for s, c in enumerate((70, 80, 90))])
+    assert results.model_table(cells, "pgd").loc["PGD", "Original"] == "80.0 ± 10.0 (3 seeds)"
+
+
+def test_difference_to_thesis_only_where_both_exist(tmp_path):
+    thesis_file = tmp_path / "thesis.csv"
+    thesis_file.write_text("model,row,column,accuracy,source\nOriginal,Original,Original,90.0,Table 4.1\n"
+                           "Original,Original,Blur,,Table 4.1\n")
+    cells = _cells([_row("none", "original", "none", "none", 81), _row("none", "blur", "none", "none", 50)])
+    ours = results.model_table(cells, "none", numeric=True)
+    difference = results.thesis_difference(ours, thesis_table(results.load_thesis(thesis_file), "Original", ours))
+    assert difference.loc["Original", "Original"] == pytest.approx(-9.0)
+    assert math.isnan(difference.loc["Original", "Blur"])  # thesis value not transcribed
+    assert math.isnan(difference.loc["Original", "PGD"])  # not measured by us
+
+
+def test_shipped_thesis_file_covers_every_table_cell():
+    thesis = results.load_thesis()
+    assert len(thesis) == 5 * 5 * 6
+    assert set(thesis["model"]) == set(results.MODEL_LABELS.values())
+    assert set(thesis["column"]) == set(results.COLUMN_LABELS.values())
+    assert thesis["source"].str.startswith("Thesis Table 4.").all()
+
+
+def test_notebook_rebuilds_tables_equal_to_logged_metrics(quick_store, tmp_path):
+    papermill = pytest.importorskip("papermill")
+    output = tmp_path / "notebook"
+    papermill.execute_notebook(str(REPO / "notebooks" / "results.ipynb"), str(tmp_path / "executed.ipynb"),
+                               parameters={"tracking_uri": quick_store["uri"], "profile": "quick",
+                                           "output_dir": str(output)},
+                               cwd=str(REPO / "notebooks"), progress_bar=False, kernel_name="python3")
+    tables = json.loads((output / "tables.json").read_text())
+    client = mlflow.MlflowClient(quick_store["uri"])
+    cells = results.collect(quick_store["uri"], profile="quick")
+    newest = cells.groupby("variant")["run_id"].first()
+    assert sorted(tables) == sorted(newest.index) == sorted(results.MODEL_LABELS)
+    labels = {v: k for k, v in results.COLUMN_LABELS.items()}
+    checked = 0
+    for variant, run_id in newest.items():
+        metrics = client.get_run(run_id).data.metrics
+        rows = {label: (attack, order) for label, attack, order in results.row_labels(cells, variant)}
+        for column, values in tables[variant].items():
+            for row, value in values.items():
+                attack, order = rows[row]
+                metric = evaluation.metric_name(labels[column], attack, "" if attack == "none" else order)
+                assert value == pytest.approx(100 * metrics[metric])
+                checked += 1
+    assert checked == 5 * 6 * 7
+    figures = sorted(p.name for p in (output / "figures").glob("*.png"))
+    assert figures == sorted(f"{a}_{o}.png" for a in ("fgsm", "newtonfool") for o in ("before", "after", "adaptive"))
+    assert all((output / "figures" / f).stat().st_size > 10_000 for f in figures)
+
+
+def test_report_entry_point_writes_and_logs_everything(quick_store, tmp_path):
+    result = run_command([sys.executable, REPO / "report.py", "--profile", "quick", "--output", tmp_path,
+                          "--data", quick_store["data"]], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": quick_store["uri"]})
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    folder = tmp_path / "quick"
+    for variant in ("none", "lrp_eps"):
+        for suffix in (".md", ".csv", ".tex", "_percent.csv", "_minus_thesis.csv"):
+            assert (folder / "tables" / f"{variant}{suffix}").stat().st_size > 0
+    assert (folder / "figures" / "heatmap_gallery.png").exists()
+    assert "\\begin{tabular}" in (folder / "tables" / "pgd.tex").read_text()
+    artifacts = mlflow.MlflowClient(quick_store["uri"]).list_artifacts(summary["run_id"], "report/tables")
+    assert len(artifacts) == 5 * 5
+
+
+def test_report_on_an_empty_store_fails_clearly(tmp_path):
+    result = run_command([sys.executable, REPO / "report.py", "--profile", "quick", "--output", tmp_path],
+                         cwd=tmp_path, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}"})
+    assert result.returncode == 2
+    assert "No finished evaluate runs" in result.stderr and "profile='quick'" in result.stderr
