@@ -1,0 +1,151 @@
+"""Run an Optuna study whose trials are MLflow runs; many workers may share one storage.
+
+Every worker process opens (or creates) the study by name in ``storage`` and
+runs its ``n_trials``; Optuna's database storage hands each trial to exactly
+one worker. Each worker logs one ``sweep`` run with its trials nested under it
+(params, metrics, and the trial number as a tag; the trial keeps the MLflow run
+id as a user attribute). At the end the worker logs the Pareto front (or the
+optimisation history), parameter importances and the best trials' params.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+import optuna  # noqa: E402
+
+import classifiers  # noqa: E402
+from sweeps.objectives import Objective  # noqa: E402
+from sweeps.search_space import SearchSpace  # noqa: E402
+from workflow import models, steps, tracking  # noqa: E402
+
+DEFAULT_STORAGE = "sqlite:///optuna.db"
+
+
+def redact(storage: str) -> str:
+    """The storage URL without its password, for logs."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", storage)
+
+
+def open_study(name: str, storage: str, objective: Objective, seed: int) -> optuna.Study:
+    """Create the study, or load it by name (resuming it); its directions must match ``objective``."""
+    multi = len(objective.directions) > 1
+    sampler = optuna.samplers.NSGAIISampler(seed=seed) if multi else optuna.samplers.TPESampler(seed=seed)
+    pruner = optuna.pruners.NopPruner() if multi else optuna.pruners.MedianPruner(n_startup_trials=2)
+    try:
+        study = optuna.create_study(study_name=name, storage=storage, directions=objective.directions,
+                                    sampler=sampler, pruner=pruner, load_if_exists=True)
+    except ValueError as error:
+        raise ValueError(f"Study {name!r} in {redact(storage)} cannot be used for objective "
+                         f"{objective.kind!r}: {error}. Received: study={name!r}") from error
+    existing = [d.name.lower() for d in study.directions]
+    if existing != objective.directions:
+        raise ValueError(f"Study {name!r} already exists with directions {existing}; objective {objective.kind!r} "
+                         f"needs {objective.directions}. Use another study name. Received: study={name!r}")
+    return study
+
+
+def _trial(trial: optuna.Trial, settings: dict, data: str, space: SearchSpace, objective: Objective,
+           explainer_run_id: str, study_name: str) -> list[float]:
+    point = space.sample(trial)
+    trial_settings = {**settings, "sigma": point["sigma"], "keep_fraction": point["keep_fraction"]}
+    method = point["heatmap"]
+    pruned = False
+    tags = {"step": "trial", "study": study_name, "optuna_trial_number": str(trial.number), "heatmap": method,
+            "profile": settings["profile"]}
+    with tracking.run(f"trial-{trial.number}", tags=tags) as active:
+        trial.set_user_attr("mlflow_run_id", active.info.run_id)
+        mlflow.log_params({**point, "trial_number": trial.number, "attack": objective.attack,
+                           "order": objective.order})
+        split = steps.load_data(trial_settings, data)
+        model_run_id = steps.train_step(trial_settings, method, data, explainer_run_id=explainer_run_id)
+        model = models.load(model_run_id)
+        clean_images = steps.clean_inputs(trial_settings, method, split, explainer_run_id, data)
+        clean = float((classifiers.predict_labels(model, clean_images) == split.y_test).mean())
+        mlflow.log_metric("clean_accuracy", clean)
+        robust = None
+        if len(objective.directions) == 1:
+            trial.report(clean, step=0)
+            pruned = trial.should_prune()
+        if not pruned and objective.kind != "clean":
+            run_id = steps.attack_step(trial_settings, model_run_id, explainer_run_id, objective.attack,
+                                       objective.order, method, data)
+            images = tracking.load_arrays(run_id, "adversarial.npz")["images"]
+            robust = float((classifiers.predict_labels(model, images) == split.y_test).mean())
+            mlflow.log_metric("robust_accuracy", robust)
+        mlflow.set_tag("optuna_state", "PRUNED" if pruned else "COMPLETE")
+    tracking.log(f"trial {trial.number}: sigma={point['sigma']:.3f} keep_fraction={point['keep_fraction']:.3f} "
+                 f"{method} clean={clean:.3f} robust={robust}" + (" (pruned)" if pruned else ""))
+    if pruned:
+        raise optuna.TrialPruned()
+    return objective.values(clean, robust)
+
+
+def _log_figure(figure, name: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        figure.savefig(path, dpi=120, bbox_inches="tight")
+        mlflow.log_artifact(str(path), artifact_path="study")
+    plt.close(figure)
+
+
+def _log_study(study: optuna.Study, objective: Objective) -> dict:
+    """Pareto front / history, importances and best trials as artifacts of the active (sweep) run."""
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    best = study.best_trials if complete else []
+    summary = {"trials": len(study.trials), "complete": len(complete),
+               "best": [{"number": t.number, "params": t.params, "values": dict(zip(objective.names, t.values)),
+                         "mlflow_run_id": t.user_attrs.get("mlflow_run_id")} for t in best]}
+    mlflow.log_dict(summary, "study/best_trials.json")
+    if not complete:
+        return summary
+    vis = optuna.visualization.matplotlib
+    if len(objective.directions) > 1:
+        _log_figure(vis.plot_pareto_front(study, target_names=objective.names).figure, "pareto_front.png")
+    else:
+        _log_figure(vis.plot_optimization_history(study, target_name=objective.names[0]).figure,
+                    "optimization_history.png")
+    if len(complete) >= 2:
+        try:
+            axes = vis.plot_param_importances(study, target=lambda t: t.values[0],
+                                              target_name=objective.names[0])
+            _log_figure(axes.figure, "param_importances.png")
+        except (RuntimeError, ValueError) as error:  # e.g. every trial had the same params
+            mlflow.log_text(str(error), "study/param_importances.txt")
+    return summary
+
+
+def run_sweep(settings: dict, data: str, space: SearchSpace, objective: Objective, study_name: str,
+              storage: str = DEFAULT_STORAGE, n_trials: int = 10, seed: int | None = None) -> dict:
+    """Run ``n_trials`` trials of the study in this process; returns the study's summary."""
+    if isinstance(n_trials, bool) or int(n_trials) != n_trials or n_trials < 1:
+        raise ValueError(f"n_trials must be a positive integer. Received: n_trials={n_trials!r}")
+    sampler_seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
+    steps.load_data(settings, data)  # bad data fails before the study is touched
+    study = open_study(study_name, storage, objective, sampler_seed)
+    started = time.time()
+    tags = {"step": "sweep", "study": study_name, "profile": settings["profile"]}
+    with tracking.run(f"sweep-{study_name}", tags=tags) as parent:
+        tracking.log_params({"study": study_name, "storage": redact(storage), "n_trials": int(n_trials),
+                             "sampler_seed": sampler_seed, "objective": objective.kind, "attack": objective.attack,
+                             "order": objective.order, "sigma_bounds": list(space.sigma),
+                             "keep_fraction_bounds": list(space.keep_fraction), "heatmaps": ",".join(space.heatmaps),
+                             **{k: v for k, v in settings.items() if k not in ("sigma", "keep_fraction")},
+                             "data": data})
+        explainer = steps.train_step(settings, "none", data)
+        study.optimize(lambda trial: _trial(trial, settings, data, space, objective, explainer, study_name),
+                       n_trials=int(n_trials), catch=())
+        summary = _log_study(study, objective)
+        mlflow.log_metric("seconds", round(time.time() - started, 3))
+    summary.update(run_id=parent.info.run_id, study=study_name, storage=redact(storage))
+    return summary

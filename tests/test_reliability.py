@@ -1,0 +1,262 @@
+"""Reliability: bad input, interruption and resume, tracking-server faults, determinism, safe loading."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, create_experiment, run_command
+
+TINY = ["--profile", "quick", "--images_per_class", "30", "--train_per_class", "20", "--epochs", "2",
+        "--attacks", "fgsm", "--adaptive_attacks", "fgsm"]
+
+
+def _store(folder: Path) -> str:
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    create_experiment(uri, folder)
+    return uri
+
+
+def _runs(uri, query=""):
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name("pixel-importance")
+    return client.search_runs([experiment.experiment_id], query, max_results=5000)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--sigma", "0"], "sigma must be a positive number. Received: sigma='0'"),
+    (["--keep_fraction", "nan"], "keep_fraction=nan"),
+    (["--keep_fraction", "1.5"], "keep_fraction=1.5"),
+    (["--epochs", "0"], "Received: epochs='0'"),
+    (["--batch_size", "-4"], "Received: batch_size='-4'"),
+    (["--classes", "airplane,unicorn"], "unicorn"),
+    (["--heatmap", "saliency"], "invalid choice: 'saliency'"),
+])
+def test_bad_training_input_fails_before_any_run(tmp_path, data_root, arguments, message):
+    uri = _store(tmp_path)
+    result = run_command([sys.executable, REPO / "train.py", "--profile", "quick", "--data", data_root, *arguments],
+                         cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _runs(uri) == []  # nothing half-logged
+
+
+def test_missing_and_corrupt_data_are_named(tmp_path):
+    uri = _store(tmp_path)
+    missing = run_command([sys.executable, REPO / "train.py", "--profile", "quick", "--data", tmp_path / "nowhere"],
+                          cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert missing.returncode == 2 and "nowhere" in missing.stderr
+    tree = tmp_path / "tree"
+    for split in ("train", "test"):
+        for name in ("airplane", "automobile", "bird"):
+            folder = tree / split / name
+            folder.mkdir(parents=True)
+            for i in range(3):
+                from PIL import Image
+
+                Image.fromarray(np.full((32, 32, 3), 40 * i, np.uint8)).save(folder / f"{i:04d}.png")
+    (tree / "train" / "bird" / "0001.png").write_bytes(b"not an image")
+    corrupt = run_command([sys.executable, REPO / "train.py", "--profile", "quick", "--data", tree,
+                           "--images_per_class", "3", "--train_per_class", "2"],
+                          cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert corrupt.returncode == 2 and "0001.png" in corrupt.stderr, corrupt.stderr[-2000:]
+    assert _runs(uri) == []
+
+
+def test_unknown_registered_model_and_unreachable_server_are_named(tmp_path, data_root):
+    uri = _store(tmp_path)
+    result = run_command([sys.executable, REPO / "evaluate.py", "--model", "models:/pixel-importance.none@nope",
+                          "--profile", "quick", "--data", data_root], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 2 and "models:/pixel-importance.none@nope" in result.stderr
+    started = time.time()
+    result = run_command([sys.executable, REPO / "train.py", "--profile", "quick", "--data", data_root],
+                         cwd=tmp_path, env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
+    assert result.returncode == 2 and "tracking_uri='http://127.0.0.1:9'" in result.stderr
+    assert time.time() - started < 120  # bounded retries
+
+
+def test_failed_step_ends_failed_and_is_not_reused(tmp_path):
+    from workflow import tracking
+
+    tracking.configure(_store(tmp_path))
+    key = tracking.step_key("attack", {"test": "failure"})
+    with pytest.raises(RuntimeError):
+        with tracking.run("failing", key):
+            tracking.log_arrays("adversarial.npz", images=np.zeros(3))  # a partial artifact
+            raise RuntimeError("boom")
+    with pytest.raises(KeyboardInterrupt):
+        with tracking.run("interrupted", key):
+            raise KeyboardInterrupt
+    statuses = sorted(r.info.status for r in _runs(mlflow.get_tracking_uri()))
+    assert statuses == ["FAILED", "KILLED"]
+    assert tracking.find_finished(key) is None
+
+
+# ---------------------------------------------------------------- interruption and resume
+
+
+def test_killed_reproduce_resumes_without_duplicates(tmp_path, data_root):
+    uri = _store(tmp_path)
+    command = [sys.executable, REPO / "reproduce.py", *TINY, "--data", data_root]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    process = subprocess.Popen([str(c) for c in command], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 600
+    while time.time() < deadline:  # kill it once two training runs have finished
+        if len(_runs(uri, "tags.step = 'train' and attributes.status = 'FINISHED'")) >= 2:
+            break
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-3000:]
+    first = _runs(uri)
+    assert not [r for r in first if r.info.status == "RUNNING"], "a killed run was left RUNNING"
+    assert [r for r in first if r.info.status == "KILLED"], "the interrupted run was not marked KILLED"
+    finished_before = {r.info.run_id for r in first if r.info.status == "FINISHED"}
+
+    result = run_command(command, cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 0, result.stderr[-3000:]
+    final = json.loads(result.stdout)
+    steps = [r for r in _runs(uri) if r.data.tags.get("step") in ("train", "heatmaps", "attack", "evaluate")]
+    finished = [r for r in steps if r.info.status == "FINISHED"]
+    keys = [r.data.tags["step_key"] for r in finished]
+    assert len(keys) == len(set(keys)), "a finished step was computed twice"
+    assert finished_before <= {r.info.run_id for r in finished}
+    assert set(final["train_runs"].values()) & finished_before, "finished training was recomputed"
+    assert sorted(final["cells"]) == ["gradient", "input_x_gradient", "lrp_eps", "none", "pgd"]
+    assert all(len(cells) == 6 * 4 for cells in final["cells"].values())
+
+
+# ---------------------------------------------------------------- a real tracking server
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_server(folder: Path, port: int) -> subprocess.Popen:
+    mlflow_cli = Path(sys.executable).parent / "mlflow"
+    server = subprocess.Popen(
+        [str(mlflow_cli), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{folder / 'server.db'}", "--artifacts-destination",
+         str(folder / "server-artifacts")], cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            mlflow.MlflowClient(f"http://127.0.0.1:{port}").search_experiments(max_results=1)
+            return server
+        except Exception:  # noqa: BLE001 - not up yet
+            assert server.poll() is None, "mlflow server exited"
+            time.sleep(1)
+    raise AssertionError("mlflow server did not start")
+
+
+def _stop_server(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGKILL)
+    server.wait(timeout=30)
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = _free_port()
+    process = _start_server(tmp_path, port)
+    yield {"uri": f"http://127.0.0.1:{port}", "process": process, "folder": tmp_path, "port": port}
+    if process.poll() is None:
+        _stop_server(process)
+
+
+def test_train_and_evaluate_against_a_tracking_server(server, data_root):
+    env = {"MLFLOW_TRACKING_URI": server["uri"]}
+    trained = run_command([sys.executable, REPO / "train.py", *TINY, "--data", data_root], cwd=server["folder"],
+                          env=env)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert json.loads(trained.stdout)["model_uri"] == "models:/pixel-importance.none@quick"
+    evaluated = run_command([sys.executable, REPO / "evaluate.py", "--model", "models:/pixel-importance.none@quick",
+                             *TINY, "--data", data_root], cwd=server["folder"], env=env)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    cells = json.loads(evaluated.stdout)["cells"]
+    assert len(cells) == 6 * 4 and all(0 <= v <= 1 for v in cells.values())
+    # artifacts went through the server into its artifact folder
+    assert list((server["folder"] / "server-artifacts").rglob("adversarial.npz"))
+
+
+def test_server_going_away_mid_run_gives_a_clear_error(server, data_root):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server["uri"],
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    process = subprocess.Popen([sys.executable, str(REPO / "train.py"), *TINY, "--epochs", "30", "--data",
+                                str(data_root)], cwd=server["folder"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if _runs(server["uri"], "tags.step = 'train'"):
+            break
+        time.sleep(0.5)
+    time.sleep(3)  # training has started and is logging per-epoch metrics
+    _stop_server(server["process"])
+    started = time.time()
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 2, stderr[-3000:]
+    assert "error:" in stderr and ("Connection" in stderr or "connect" in stderr or "retries" in stderr)
+    assert time.time() - started < 240  # bounded retries, not minutes per call
+    restarted = _start_server(server["folder"], server["port"])
+    try:
+        statuses = [r.info.status for r in _runs(server["uri"], "tags.step = 'train'")]
+        assert statuses and "FINISHED" not in statuses
+    finally:
+        _stop_server(restarted)
+
+
+# ---------------------------------------------------------------- determinism
+
+
+def test_same_seed_gives_identical_metrics(tmp_path, data_root):
+    outputs = []
+    for name in ("first", "second"):
+        folder = tmp_path / name
+        folder.mkdir()
+        env = {"MLFLOW_TRACKING_URI": _store(folder)}
+        trained = run_command([sys.executable, REPO / "train.py", *TINY, "--heatmap", "none", "--data", data_root],
+                              cwd=folder, env=env)
+        assert trained.returncode == 0, trained.stderr[-3000:]
+        evaluated = run_command([sys.executable, REPO / "evaluate.py", "--model",
+                                 "models:/pixel-importance.none@quick", *TINY, "--data", data_root],
+                                cwd=folder, env=env)
+        assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+        run = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"]).get_run(json.loads(trained.stdout)["run_id"])
+        outputs.append((run.data.metrics, json.loads(evaluated.stdout)["cells"]))
+    assert outputs[0][0] == outputs[1][0]  # training metrics, bit for bit
+    assert outputs[0][1] == outputs[1][1]  # every evaluation cell
+
+
+# ---------------------------------------------------------------- safe model loading
+
+
+def test_model_needing_unsafe_deserialization_is_refused(tmp_path):
+    import keras
+
+    from workflow import models, tracking
+
+    tracking.configure(_store(tmp_path))
+    inputs = keras.Input((32, 32, 3))
+    outputs = keras.layers.Lambda(lambda x: x * 2.0)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(outputs)))
+    with mlflow.start_run() as run:
+        mlflow.keras.log_model(model, name="model")
+    with pytest.raises(models.UnsafeModelError, match="safe_mode"):
+        models.load(run.info.run_id)
