@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     p.add_argument("--test_set", "--test-set", default="original", choices=TEST_SETS)
     p.add_argument("--explainer", default=None,
                    help="model URI that computes the test set's heatmaps (default: pixel-importance.none@<profile>)")
-    cli.add_settings(p)
+    cli.add_settings(p, exclude=("model",))  # --model is the model URI here, not an architecture
     return cli.main(lambda a: attack(a.model, a.attack, a.order, a.test_set, a.profile, a.data, a.explainer or None,
                                      **cli.overrides(a)), p, argv)
 

@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", required=True, help="model URI, e.g. models:/pixel-importance.lrp_eps@thesis")
     p.add_argument("--explainer", default=None,
                    help="model URI that computes heatmap test sets (default: pixel-importance.none@<profile>)")
-    cli.add_settings(p)
+    cli.add_settings(p, exclude=("model",))  # --model is the model URI here, not an architecture
     return cli.main(lambda a: evaluate(a.model, a.profile, a.data, a.explainer or None, **cli.overrides(a)), p, argv)
 
 

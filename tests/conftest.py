@@ -28,13 +28,24 @@ def data_root() -> Path:
     return DATA_ROOT
 
 
+def subprocess_env(extra=None) -> dict:
+    """The environment for a project subprocess.
+
+    `mlflow run --env-manager local` runs `python ...`: the interpreter running the tests comes first on
+    PATH. MLflow's run/experiment variables (mlflow.set_experiment exports MLFLOW_EXPERIMENT_ID) never leak
+    from an in-process test into a subprocess with another store.
+    """
+    inherited = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID",
+                                                                   "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")}
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**inherited, "PATH": path, **(extra or {})}
+
+
 def run_command(args, cwd=REPO, env=None, timeout=900):
     """Run a project command in a subprocess (TensorFlow state never leaks between tests)."""
     import subprocess
 
-    # `mlflow run --env-manager local` runs `python ...`: the interpreter running the tests.
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    full_env = {**os.environ, "PATH": path, **(env or {})}
+    full_env = subprocess_env(env)
     result = subprocess.run([str(a) for a in args], cwd=cwd, env=full_env, capture_output=True, text=True,
                             timeout=timeout)
     return result
@@ -66,3 +77,18 @@ def quick_store(tmp_path_factory, data_root):
     result = run_command(command, cwd=folder, env={"MLFLOW_TRACKING_URI": uri})
     assert result.returncode == 0, result.stderr[-4000:]
     return {"uri": uri, "folder": folder, "stdout": result.stdout, "stderr": result.stderr, "data": data_root}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow_state():
+    """In-process tests that configure MLflow leave no tracking URI, experiment or run behind."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
+    yield
+    import mlflow
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    for key in [k for k in os.environ if k.startswith("MLFLOW_")]:
+        del os.environ[key]
+    os.environ.update(saved)
+    mlflow.set_tracking_uri(None)

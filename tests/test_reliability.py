@@ -13,7 +13,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, create_experiment, run_command
+from tests.conftest import REPO, create_experiment, run_command, subprocess_env
 
 TINY = ["--profile", "quick", "--images_per_class", "30", "--train_per_class", "20", "--epochs", "2",
         "--attacks", "fgsm", "--adaptive_attacks", "fgsm"]
@@ -110,7 +110,7 @@ def test_failed_step_ends_failed_and_is_not_reused(tmp_path):
 def test_killed_reproduce_resumes_without_duplicates(tmp_path, data_root):
     uri = _store(tmp_path)
     command = [sys.executable, REPO / "reproduce.py", *TINY, "--data", data_root]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = subprocess_env({"MLFLOW_TRACKING_URI": uri})
     process = subprocess.Popen([str(c) for c in command], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 600
@@ -197,8 +197,7 @@ def test_train_and_evaluate_against_a_tracking_server(server, data_root):
 
 
 def test_server_going_away_mid_run_gives_a_clear_error(server, data_root):
-    env = {**os.environ, "MLFLOW_TRACKING_URI": server["uri"],
-           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = subprocess_env({"MLFLOW_TRACKING_URI": server["uri"]})
     process = subprocess.Popen([sys.executable, str(REPO / "train.py"), *TINY, "--epochs", "30", "--data",
                                 str(data_root)], cwd=server["folder"], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import optuna
 import pytest
 
 from sweeps import SearchSpace, resolve_objective
-from tests.conftest import REPO, create_experiment, run_command
+from tests.conftest import REPO, create_experiment, run_command, subprocess_env
 
 TINY = ["--profile", "quick", "--images_per_class", "30", "--train_per_class", "20", "--epochs", "1",
         "--newtonfool_max_iter", "2"]
@@ -101,14 +102,14 @@ def _postgres_bin(name):
 
 
 @pytest.fixture
-def postgres(tmp_path):
+def postgres(request):
     """A PostgreSQL server on 127.0.0.1 in a temporary folder; skips (with the reason) if it cannot start."""
     initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
     if not initdb or not pg_ctl:
         pytest.skip("PostgreSQL is not installed (.ci/run installs Debian's postgresql)")
     prefix = []
-    folder = tmp_path / "pg"
-    folder.mkdir()
+    folder = Path(tempfile.mkdtemp(prefix="pixel-importance-pg-"))  # outside pytest's root-only tmp tree
+    request.addfinalizer(lambda: shutil.rmtree(folder, ignore_errors=True))
     if os.getuid() == 0:  # PostgreSQL refuses to run as root
         try:
             pwd.getpwnam("postgres")
@@ -118,7 +119,6 @@ def postgres(tmp_path):
         if not runuser:
             pytest.skip("running as root without runuser")
         prefix = [runuser, "-u", "postgres", "--"]
-        os.chmod(tmp_path, 0o777)
         shutil.chown(folder, "postgres")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -133,10 +133,10 @@ def postgres(tmp_path):
     if start.returncode != 0:
         pytest.skip(f"PostgreSQL could not start: {start.stderr[-500:]}")
     try:
-        import psycopg2
+        import psycopg
 
-        connection = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
-        connection.autocommit = True
+        connection = psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
+                                     autocommit=True)
         with connection.cursor() as cursor:
             cursor.execute("CREATE DATABASE optuna")
             cursor.execute("CREATE DATABASE mlflow")
@@ -150,7 +150,7 @@ def test_two_workers_share_one_study_on_postgresql(postgres, tmp_path, data_root
     storage, uri = f"{postgres}/optuna", f"{postgres}/mlflow"
     create_experiment(uri, tmp_path)
     optuna.create_study(study_name="shared", storage=storage, directions=["maximize", "maximize"])
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = subprocess_env({"MLFLOW_TRACKING_URI": uri})
     command = [sys.executable, str(REPO / "sweep.py"), *TINY, "--data", str(data_root), "--storage", storage,
                "--study", "shared", "--n_trials", "2", "--attack", "fgsm"]
     workers = [subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

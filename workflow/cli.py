@@ -33,9 +33,9 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def add_settings(p: argparse.ArgumentParser, keys: tuple[str, ...] | None = None) -> None:
-    """One ``--key`` per profile setting (all of them unless ``keys`` is given)."""
-    for key in keys or tuple(PROFILES["thesis"]):
+def add_settings(p: argparse.ArgumentParser, keys: tuple[str, ...] | None = None, exclude: tuple[str, ...] = ()) -> None:
+    """One ``--key`` per profile setting (all of them unless ``keys`` is given), minus ``exclude``."""
+    for key in [k for k in keys or tuple(PROFILES["thesis"]) if k not in exclude]:
         values = ", ".join(f"{name}: {settings[key]}" for name, settings in PROFILES.items())
         p.add_argument(f"--{key}", default=FROM_PROFILE, help=f"default: the profile's value ({values})")
 
