@@ -35,14 +35,16 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 def add_settings(p: argparse.ArgumentParser, keys: tuple[str, ...] | None = None, exclude: tuple[str, ...] = ()) -> None:
     """One ``--key`` per profile setting (all of them unless ``keys`` is given), minus ``exclude``."""
-    for key in [k for k in keys or tuple(PROFILES["thesis"]) if k not in exclude]:
+    chosen = [k for k in keys or tuple(PROFILES["thesis"]) if k not in exclude]
+    p.set_defaults(settings_given_as_options=tuple(chosen))
+    for key in chosen:
         values = ", ".join(f"{name}: {settings[key]}" for name, settings in PROFILES.items())
         p.add_argument(f"--{key}", default=FROM_PROFILE, help=f"default: the profile's value ({values})")
 
 
 def overrides(args: argparse.Namespace) -> dict:
     """Settings the user gave (not the ``profile`` sentinel)."""
-    keys = set(PROFILES["thesis"])
+    keys = set(getattr(args, "settings_given_as_options", ()))
     return {k: v for k, v in vars(args).items() if k in keys and v not in (FROM_PROFILE, None)}
 
 
