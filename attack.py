@@ -7,11 +7,15 @@ Stored as the run artifact ``adversarial.npz`` (the images the model is
 finally evaluated on) and reused by `evaluate` and `reproduce`.
 """
 
-import attacks
-import evaluation
-import workflow  # noqa: F401  (sets TensorFlow's environment first)
-from defense import TEST_SETS
-from workflow import cli
+import os
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # read once, when TensorFlow is first imported
+
+import attacks  # noqa: E402
+import evaluation  # noqa: E402
+import workflow  # noqa: E402, F401
+from defense import TEST_SETS  # noqa: E402
+from workflow import cli  # noqa: E402
 
 
 def attack(model: str, attack: str, order: str, test_set: str, profile: str = "thesis",

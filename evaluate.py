@@ -8,8 +8,12 @@ Logs one metric per cell: ``accuracy/<test_set>/none`` (clean) and
 correct, n and the 95% Wilson interval of every cell.
 """
 
-import workflow  # noqa: F401  (sets TensorFlow's environment first)
-from workflow import cli
+import os
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # read once, when TensorFlow is first imported
+
+import workflow  # noqa: E402, F401
+from workflow import cli  # noqa: E402
 
 
 def evaluate(model: str, profile: str = "thesis", data: str = cli.DEFAULT_DATA, explainer: str | None = None,

@@ -6,9 +6,13 @@ The explainer is a registered model (default: the model trained on original
 images, ``models:/pixel-importance.none@<profile>``; trained first if absent).
 """
 
-import heatmaps
-import workflow  # noqa: F401  (sets TensorFlow's environment first)
-from workflow import cli
+import os
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # read once, when TensorFlow is first imported
+
+import heatmaps  # noqa: E402
+import workflow  # noqa: E402, F401
+from workflow import cli  # noqa: E402
 
 
 def make_heatmaps(method: str, profile: str = "thesis", data: str = cli.DEFAULT_DATA, explainer: str | None = None,

@@ -8,16 +8,20 @@ bar charts and a heatmap gallery to ``--output`` and logs them as artifacts
 of a ``report`` run.
 """
 
-from pathlib import Path
+import os
 
-import mlflow
-import numpy as np
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # read once, when TensorFlow is first imported
 
-import workflow  # noqa: F401  (sets TensorFlow's environment first)
-import blur
-import results
-from cifar10 import load_split
-from workflow import cli, tracking
+from pathlib import Path  # noqa: E402
+
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+
+import workflow  # noqa: E402, F401
+import blur  # noqa: E402
+import results  # noqa: E402
+from cifar10 import load_split  # noqa: E402
+from workflow import cli, tracking  # noqa: E402
 
 GALLERY_IMAGES = 4
 

@@ -7,8 +7,12 @@ Killed (Ctrl-C, SIGTERM) and started again, it resumes: finished steps are
 reused, interrupted ones are marked KILLED and redone.
 """
 
-import workflow
-from workflow import cli
+import os
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # read once, when TensorFlow is first imported
+
+import workflow  # noqa: E402
+from workflow import cli  # noqa: E402
 
 
 def reproduce(profile: str = "thesis", data: str = cli.DEFAULT_DATA, alias: str | None = None, **overrides) -> dict:

@@ -8,11 +8,15 @@ Default storage: a local sqlite file (sqlite:///optuna.db); a study is
 resumed by its name. Watch it with `optuna-dashboard sqlite:///optuna.db`.
 """
 
-import heatmaps
-import workflow
-from evaluation import ORDERS
-from sweeps import DEFAULT_STORAGE, OBJECTIVES, SearchSpace, resolve_objective, run_sweep
-from workflow import cli
+import os
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # read once, when TensorFlow is first imported
+
+import heatmaps  # noqa: E402
+import workflow  # noqa: E402
+from evaluation import ORDERS  # noqa: E402
+from sweeps import DEFAULT_STORAGE, OBJECTIVES, SearchSpace, resolve_objective, run_sweep  # noqa: E402
+from workflow import cli  # noqa: E402
 
 
 def sweep(profile: str = "quick", data: str = cli.DEFAULT_DATA, study: str = "pixel-importance-sweep",

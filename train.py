@@ -4,8 +4,12 @@
     python train.py --heatmap lrp_eps --profile quick --data ../shared/data/cifar10-jpg
 """
 
-import workflow  # first: sets TensorFlow's environment
-from workflow import cli
+import os
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # read once, when TensorFlow is first imported
+
+import workflow  # noqa: E402
+from workflow import cli  # noqa: E402
 
 
 def train(heatmap: str = "none", profile: str = "thesis", data: str = cli.DEFAULT_DATA, alias: str | None = None,

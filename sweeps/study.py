@@ -10,7 +10,6 @@ optimisation history), parameter importances and the best trials' params.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import tempfile

@@ -1,8 +1,8 @@
 """The MLproject file, conda.yaml and pyproject agree with each other and with the code."""
 
 import re
-import tomllib
 
+import tomllib
 import yaml
 
 from tests.conftest import REPO

@@ -1,6 +1,5 @@
 """The three attack orders and the statistics reported with them."""
 
-import keras
 import numpy as np
 import pytest
 

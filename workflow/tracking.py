@@ -153,9 +153,6 @@ def log_params(params: Mapping[str, object]) -> None:
         mlflow.log_params(fresh)
 
 
-_launcher: dict = {}
-
-
 @contextlib.contextmanager
 def launcher_run() -> Iterator[mlflow.ActiveRun | None]:
     """The run `mlflow run` created for this process (MLFLOW_RUN_ID), made active; else nothing.
