@@ -188,8 +188,8 @@ def train_step(settings: dict, variant: str, data: str, aliases: tuple[str, ...]
     with tracking.run(name, key, tags=tags) as active:
         tracking.log_params({**_data_params(settings, data, split), **params,
                              "heatmaps_run_id": heatmaps_run_id or "", "explainer_run_id": explainer_run_id or ""})
-        mlflow.log_input(mlflow.data.from_numpy(x_train, targets=split.y_train, source=str(data),
-                                                name=f"cifar10-{variant}-train"), context="training")
+        tracking.log_input(mlflow.data.from_numpy(x_train, targets=split.y_train, source=str(data),
+                                                  name=f"cifar10-{variant}-train"), context="training")
         classifiers.make_deterministic(settings["seed"])
         model = classifiers.build(settings["model"], split.num_classes)
         classifiers.train(model, x_train, split.y_train, epochs, batch_size, learning_rate,

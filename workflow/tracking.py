@@ -195,6 +195,18 @@ def run(name: str, key: str | None = None, tags: Mapping[str, str] | None = None
         mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
 
 
+def log_input(dataset, context: str) -> None:
+    """``mlflow.log_input``, tolerating a concurrent worker that registered the same dataset first.
+
+    (Two workers logging one dataset at once violate the store's unique key; the retry finds it.)
+    """
+    try:
+        mlflow.log_input(dataset, context=context)
+    except mlflow.exceptions.MlflowException:
+        time.sleep(1.0)
+        mlflow.log_input(dataset, context=context)
+
+
 def log_arrays(filename: str, **arrays: np.ndarray) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / filename
