@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import tempfile
-from pathlib import Path
-
 import mlflow
 import pandas as pd
 
 import evaluation
+from workflow import tracking
 
 COLUMNS = ["variant", "seed", "run_id", "test_set", "attack", "order", "accuracy", "correct", "n",
            "ci95_low", "ci95_high"]
@@ -45,13 +42,9 @@ def collect(tracking_uri: str | None = None, experiment: str = "pixel-importance
 
 def _counts(client: mlflow.MlflowClient, run_id: str) -> dict:
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="cells.json", dst_path=folder,
-                                                       tracking_uri=client.tracking_uri)
-            table = json.loads(Path(path).read_text())
+        frame = tracking.load_table(run_id, "cells.json", tracking_uri=client.tracking_uri)
     except Exception:  # noqa: BLE001 - a run without the table still has its metrics
         return {}
-    frame = pd.DataFrame(table["data"], columns=table["columns"])
     return {r.metric: (int(r.correct), int(r.n), float(r.ci95_low), float(r.ci95_high))
             for r in frame.itertuples()}
 

@@ -24,6 +24,7 @@ import mlflow  # noqa: E402
 import optuna  # noqa: E402
 
 import classifiers  # noqa: E402
+import evaluation  # noqa: E402
 from sweeps.objectives import Objective  # noqa: E402
 from sweeps.search_space import SearchSpace  # noqa: E402
 from workflow import models, steps, tracking  # noqa: E402
@@ -70,7 +71,7 @@ def _trial(trial: optuna.Trial, settings: dict, data: str, space: SearchSpace, o
         model_run_id = steps.train_step(trial_settings, method, data, explainer_run_id=explainer_run_id)
         model = models.load(model_run_id)
         clean_images = steps.clean_inputs(trial_settings, method, split, explainer_run_id, data)
-        clean = float((classifiers.predict_labels(model, clean_images) == split.y_test).mean())
+        clean = evaluation.accuracy(classifiers.predict_labels(model, clean_images), split.y_test).value
         mlflow.log_metric("clean_accuracy", clean)
         robust = None
         if len(objective.directions) == 1:
@@ -80,7 +81,7 @@ def _trial(trial: optuna.Trial, settings: dict, data: str, space: SearchSpace, o
             run_id = steps.attack_step(trial_settings, model_run_id, explainer_run_id, objective.attack,
                                        objective.order, method, data)
             images = tracking.load_arrays(run_id, "adversarial.npz")["images"]
-            robust = float((classifiers.predict_labels(model, images) == split.y_test).mean())
+            robust = evaluation.accuracy(classifiers.predict_labels(model, images), split.y_test).value
             mlflow.log_metric("robust_accuracy", robust)
         mlflow.set_tag("optuna_state", "PRUNED" if pruned else "COMPLETE")
     tracking.log(f"trial {trial.number}: sigma={point['sigma']:.3f} keep_fraction={point['keep_fraction']:.3f} "

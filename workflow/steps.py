@@ -16,6 +16,7 @@ Attacks move away from the true labels (NewtonFool ignores labels, as in ART).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 
@@ -86,8 +87,19 @@ def _reused(key: str, name: str):
     return found
 
 
-def _log_seconds(started: float) -> None:
-    mlflow.log_metric("seconds", round(time.time() - started, 3))
+@contextlib.contextmanager
+def _timed_run(name: str, key: str, tags: dict, what: str):
+    """A step's run with a progress line at its start and end and its wall time as the metric ``seconds``."""
+    tracking.log(f"start  {name} ({what})")
+    started = time.time()
+    with tracking.run(name, key, tags=tags) as active:
+        yield active
+        mlflow.log_metric("seconds", round(time.time() - started, 3))
+    tracking.log(f"done   {name} in {time.time() - started:.1f} s")
+
+
+def _accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> evaluation.Accuracy:
+    return evaluation.accuracy(classifiers.predict_labels(model, images), labels)
 
 
 # ---------------------------------------------------------------- heatmaps
@@ -102,18 +114,14 @@ def heatmaps_step(settings: dict, method: str, explainer_run_id: str, data: str)
     found = _reused(key, name)
     if found is not None:
         return found.info.run_id
-    tracking.log(f"start  {name} ({len(split.x_train)} train + {len(split.x_test)} test images)")
-    started = time.time()
-    with tracking.run(name, key, tags={"step": "heatmaps", "heatmap": method,
-                                       "profile": settings["profile"]}) as active:
+    tags = {"step": "heatmaps", "heatmap": method, "profile": settings["profile"]}
+    with _timed_run(name, key, tags, f"{len(split.x_train)} train + {len(split.x_test)} test images") as active:
         tracking.log_params({**_data_params(settings, data, split), **params})
         explainer = models.load(explainer_run_id)
         kwargs = heatmap_params(settings, method)
         train_maps = _heatmaps(explainer, split.x_train, method, kwargs, "train")
         test_maps = _heatmaps(explainer, split.x_test, method, kwargs, "test")
         tracking.log_arrays("heatmaps.npz", train=train_maps, test=test_maps)
-        _log_seconds(started)
-    tracking.log(f"done   {name} in {time.time() - started:.1f} s")
     return active.info.run_id
 
 
@@ -182,10 +190,8 @@ def train_step(settings: dict, variant: str, data: str, aliases: tuple[str, ...]
         return found.info.run_id
 
     x_train, x_test = training_images(settings, variant, split, heatmaps_run_id)
-    tracking.log(f"start  {name} ({settings['model']}, {len(x_train)} images, {epochs} epochs)")
-    started = time.time()
     tags = {"step": "train", "variant": variant, "profile": settings["profile"]}
-    with tracking.run(name, key, tags=tags) as active:
+    with _timed_run(name, key, tags, f"{settings['model']}, {len(x_train)} images, {epochs} epochs") as active:
         tracking.log_params({**_data_params(settings, data, split), **params,
                              "heatmaps_run_id": heatmaps_run_id or "", "explainer_run_id": explainer_run_id or ""})
         tracking.log_input(mlflow.data.from_numpy(x_train, targets=split.y_train, source=str(data),
@@ -194,11 +200,8 @@ def train_step(settings: dict, variant: str, data: str, aliases: tuple[str, ...]
         model = classifiers.build(settings["model"], split.num_classes)
         classifiers.train(model, x_train, split.y_train, epochs, batch_size, learning_rate,
                           validation_data=(x_test, split.y_test), callbacks=[EpochLogger(epochs)], verbose=0)
-        mlflow.log_metric("test_accuracy", float(
-            (classifiers.predict_labels(model, x_test) == split.y_test).mean()))
-        _log_seconds(started)
+        mlflow.log_metric("test_accuracy", _accuracy(model, x_test, split.y_test).value)
         models.log_and_register(model, variant, aliases)
-    tracking.log(f"done   {name} in {time.time() - started:.1f} s")
     return active.info.run_id
 
 
@@ -206,7 +209,7 @@ def train_step(settings: dict, variant: str, data: str, aliases: tuple[str, ...]
 
 
 def _transform(settings: dict, test_set: str, explainer_run_id: str | None) -> TestTransform:
-    uses_maps = test_set not in ("original", "blur")
+    uses_maps = test_set in heatmaps.METHODS
     return TestTransform(test_set, explainer=models.load(explainer_run_id) if uses_maps else None,
                          sigma=settings["sigma"], keep_fraction=settings["keep_fraction"],
                          heatmap_params=heatmap_params(settings, test_set) if uses_maps else {})
@@ -216,7 +219,7 @@ def _transform_params(settings: dict, test_set: str) -> dict:
     if test_set == "original":
         return {}
     params = {"sigma": settings["sigma"]}
-    if test_set != "blur":
+    if test_set in heatmaps.METHODS:
         params["keep_fraction"] = settings["keep_fraction"]
         params.update({f"heatmap.{k}": v for k, v in heatmap_params(settings, test_set).items()})
     return params
@@ -251,7 +254,7 @@ def attack_step(settings: dict, model_run_id: str, explainer_run_id: str, attack
               **{f"attack.{k}": v for k, v in a_params.items()}, **_transform_params(settings, test_set),
               "data_fingerprint": data_fingerprint(split)}
     upstream = {"model": model_run_id}
-    if test_set not in ("original", "blur"):
+    if test_set in heatmaps.METHODS:
         upstream["explainer"] = explainer_run_id
     source_run_id = None
     if order == "after":
@@ -263,11 +266,9 @@ def attack_step(settings: dict, model_run_id: str, explainer_run_id: str, attack
     if found is not None:
         return found.info.run_id
 
-    tracking.log(f"start  {name} ({len(split.x_test)} images)")
-    started = time.time()
     model = models.load(model_run_id)
-    with tracking.run(name, key, tags={"step": "attack", "attack": attack, "order": order, "test_set": test_set,
-                                       "profile": settings["profile"]}) as active:
+    tags = {"step": "attack", "attack": attack, "order": order, "test_set": test_set, "profile": settings["profile"]}
+    with _timed_run(name, key, tags, f"{len(split.x_test)} images") as active:
         tracking.log_params({**params, "model_run_id": model_run_id, "explainer_run_id": explainer_run_id,
                              "source_run_id": source_run_id or ""})
         transform = _transform(settings, test_set, explainer_run_id)
@@ -283,10 +284,7 @@ def attack_step(settings: dict, model_run_id: str, explainer_run_id: str, attack
             images = evaluation.attack_inputs(model, transform, split.x_test, split.y_test, attack, "adaptive",
                                               batch_size=BATCH, seed=settings["seed"], progress=progress, **a_params)
         tracking.log_arrays("adversarial.npz", images=images)
-        predicted = classifiers.predict_labels(model, images)
-        mlflow.log_metric("accuracy", float((predicted == split.y_test).mean()))
-        _log_seconds(started)
-    tracking.log(f"done   {name} in {time.time() - started:.1f} s")
+        mlflow.log_metric("accuracy", _accuracy(model, images, split.y_test).value)
     return active.info.run_id
 
 
@@ -309,12 +307,10 @@ def evaluate_step(settings: dict, model_run_id: str, explainer_run_id: str, data
     name = f"evaluate-{variant or model_run_id[:8]}"
     found = _reused(key, name)
     if found is not None:
-        return found.info.run_id, _stored_cells(found.info.run_id)
+        return found.info.run_id, tracking.load_table(found.info.run_id, "cells.json").to_dict("records")
 
-    tracking.log(f"start  {name} ({len(grid)} cells)")
-    started = time.time()
     tags = {"step": "evaluate", "variant": variant, "profile": settings["profile"]}
-    with tracking.run(name, key, tags=tags) as active:
+    with _timed_run(name, key, tags, f"{len(grid)} cells") as active:
         tracking.log_params({**params, "model_run_id": model_run_id, "explainer_run_id": explainer_run_id,
                              "data": data})
         model = models.load(model_run_id)
@@ -326,19 +322,11 @@ def evaluate_step(settings: dict, model_run_id: str, explainer_run_id: str, data
                 run_id = attack_step(settings, model_run_id, explainer_run_id, cell.attack, cell.order,
                                      cell.test_set, data)
                 images = tracking.load_arrays(run_id, "adversarial.npz")["images"]
-            result = evaluation.accuracy(classifiers.predict_labels(model, images), split.y_test)
+            result = _accuracy(model, images, split.y_test)
             metric = evaluation.metric_name(*cell)
             mlflow.log_metric(metric, result.value)
             rows.append({"metric": metric, "test_set": cell.test_set, "attack": cell.attack,
                          "order": cell.order or "none", "accuracy": result.value, "correct": result.correct,
                          "n": result.n, "ci95_low": result.low, "ci95_high": result.high})
         mlflow.log_table(pd.DataFrame(rows), artifact_file="cells.json")
-        _log_seconds(started)
-    tracking.log(f"done   {name} in {time.time() - started:.1f} s")
     return active.info.run_id, rows
-
-
-def _stored_cells(run_id: str) -> list[dict]:
-    frame = tracking.load_table(run_id, "cells.json")
-    return frame.drop(columns=[c for c in frame.columns if c not in (
-        "metric", "test_set", "attack", "order", "accuracy", "correct", "n", "ci95_low", "ci95_high")]).to_dict("records")

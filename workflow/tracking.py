@@ -222,9 +222,12 @@ def load_arrays(run_id: str, filename: str) -> dict[str, np.ndarray]:
             return {k: data[k] for k in data.files}
 
 
-def load_table(run_id: str, filename: str) -> pd.DataFrame:
+def load_table(run_id: str, filename: str, tracking_uri: str | None = None) -> pd.DataFrame:
     """A table logged with ``mlflow.log_table`` (JSON with columns and data)."""
-    table = mlflow.artifacts.load_dict(f"runs:/{run_id}/{filename}")
+    with tempfile.TemporaryDirectory() as folder:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=filename, dst_path=folder,
+                                                   tracking_uri=tracking_uri)
+        table = json.loads(Path(path).read_text())
     return pd.DataFrame(table["data"], columns=table["columns"])
 
 
