@@ -12,9 +12,9 @@ import os
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # read once, when TensorFlow is first imported
 
 import attacks  # noqa: E402
+import defense  # noqa: E402
 import evaluation  # noqa: E402
-import workflow  # noqa: E402, F401
-from defense import TEST_SETS  # noqa: E402
+import workflow  # noqa: E402
 from workflow import cli  # noqa: E402
 
 
@@ -23,11 +23,14 @@ def attack(model: str, attack: str, order: str, test_set: str, profile: str = "t
     settings = workflow.resolve(profile, overrides)
     attacks.get(attack)
     evaluation.check_order(order)
+    defense.test_set(test_set)
     model_run_id = workflow.models.resolve_run_id(model)
     explainer_run_id = workflow.models.resolve_run_id(
         explainer or f"models:/{workflow.models.registered_name('none')}@{profile}")
-    run_id = workflow.attack_step(settings, model_run_id, explainer_run_id, attack, order, test_set, data)
-    return {"run_id": run_id, "artifact": f"runs:/{run_id}/adversarial.npz"}
+    cell = {"model_uri": model, "attack": attack, "order": order, "test_set": test_set}
+    with workflow.entry_run("attack", settings, cell, data=data) as entry:
+        run_id = workflow.attack_step(settings, model_run_id, explainer_run_id, attack, order, test_set, data)
+    return {"entry_run_id": entry.info.run_id, "run_id": run_id, "artifact": f"runs:/{run_id}/adversarial.npz"}
 
 
 def main(argv=None) -> int:
@@ -35,7 +38,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", required=True, help="model URI, e.g. models:/pixel-importance.lrp_eps@thesis")
     p.add_argument("--attack", required=True, choices=sorted(attacks.ATTACKS))
     p.add_argument("--order", required=True, choices=evaluation.ORDERS)
-    p.add_argument("--test_set", "--test-set", default="original", choices=TEST_SETS)
+    p.add_argument("--test_set", "--test-set", default="original", choices=list(defense.test_sets()))
     p.add_argument("--explainer", default=None,
                    help="model URI that computes the test set's heatmaps (default: pixel-importance.none@<profile>)")
     cli.add_settings(p, exclude=("model",))  # --model is the model URI here, not an architecture

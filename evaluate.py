@@ -23,8 +23,10 @@ def evaluate(model: str, profile: str = "thesis", data: str = cli.DEFAULT_DATA, 
     explainer_run_id = workflow.models.resolve_run_id(
         explainer or f"models:/{workflow.models.registered_name('none')}@{profile}")
     variant = workflow.tracking.variant_of(model_run_id)
-    run_id, rows = workflow.evaluate_step(settings, model_run_id, explainer_run_id, data, variant)
-    return {"run_id": run_id, "model_run_id": model_run_id, "cells": {r["metric"]: r["accuracy"] for r in rows}}
+    with workflow.entry_run("evaluate", settings, {"model_uri": model, "variant": variant}, data=data) as entry:
+        run_id, rows = workflow.evaluate_step(settings, model_run_id, explainer_run_id, data, variant)
+    return {"entry_run_id": entry.info.run_id, "run_id": run_id, "model_run_id": model_run_id,
+            "cells": {r["metric"]: r["accuracy"] for r in rows}}
 
 
 def main(argv=None) -> int:

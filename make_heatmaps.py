@@ -11,7 +11,7 @@ import os
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # read once, when TensorFlow is first imported
 
 import heatmaps  # noqa: E402
-import workflow  # noqa: E402, F401
+import workflow  # noqa: E402
 from workflow import cli  # noqa: E402
 
 
@@ -19,12 +19,13 @@ def make_heatmaps(method: str, profile: str = "thesis", data: str = cli.DEFAULT_
                   **overrides) -> dict:
     settings = workflow.resolve(profile, overrides)
     heatmaps.get(method)
-    if explainer:
-        explainer_run_id = workflow.models.resolve_run_id(explainer)
-    else:
-        explainer_run_id = workflow.train_step(settings, "none", data, (profile,))
-    run_id = workflow.heatmaps_step(settings, method, explainer_run_id, data)
-    return {"run_id": run_id, "explainer_run_id": explainer_run_id, "artifact": f"runs:/{run_id}/heatmaps.npz"}
+    explainer_run_id = workflow.models.resolve_run_id(explainer) if explainer else None
+    with workflow.entry_run("heatmaps", settings, {"method": method}, data=data) as entry:
+        if explainer_run_id is None:
+            explainer_run_id = workflow.train_step(settings, "none", data, workflow.models.aliases_for(settings))
+        run_id = workflow.heatmaps_step(settings, method, explainer_run_id, data)
+    return {"entry_run_id": entry.info.run_id, "run_id": run_id, "explainer_run_id": explainer_run_id,
+            "artifact": f"runs:/{run_id}/heatmaps.npz"}
 
 
 def main(argv=None) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path  # noqa: E402
 import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 
-import workflow  # noqa: E402, F401
+import workflow  # noqa: E402
 import blur  # noqa: E402
 import results  # noqa: E402
 from cifar10 import load_split  # noqa: E402
@@ -27,14 +27,16 @@ GALLERY_IMAGES = 4
 
 
 def report(profile: str = "thesis", output: str = "reports", data: str | None = None) -> dict:
-    """Collect the profile's evaluate runs, write every table and figure, log them to a report run."""
+    """Collect the profile's evaluate runs, write every table and figure, log them to the report's run."""
+    workflow.profiles.defaults(profile)  # an unknown profile is named before anything else
     cells = results.collect(mlflow.get_tracking_uri(), mlflow.get_experiment(tracking.experiment_id()).name,
                             profile=profile)
     if cells.empty:
         raise ValueError(f"No finished evaluate runs for this profile in {mlflow.get_tracking_uri()}. "
                          f"Received: profile={profile!r}")
     folder = Path(output) / profile
-    with tracking.run(f"report-{profile}", tags={"step": "report", "profile": profile}) as active:
+    with workflow.entry_run("report", {"profile": profile, "base_profile": profile},
+                            {"output": output, "data": data or ""}) as active:
         written = results.write_report(cells, folder)
         if data:
             gallery = _gallery(profile, data, folder)
@@ -67,7 +69,7 @@ def _gallery(profile: str, data: str, folder: Path) -> Path | None:
     settings = evaluated[0].data.params if evaluated else workflow.resolve(profile)
     sigma, keep = float(settings["sigma"]), float(settings["keep_fraction"])
     maps, blurred = {}, {}
-    for method in [m for m in results.COLUMN_LABELS if m in newest]:
+    for method in [m for m in results.column_labels() if m in newest]:
         maps[method] = tracking.load_arrays(newest[method].info.run_id, "heatmaps.npz")["test"][chosen]
         blurred[method] = blur.heatmap_blur(images, maps[method], keep, sigma)
     figure = results.heatmap_gallery(images, maps, blurred, blur.gaussian(images, sigma))

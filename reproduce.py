@@ -1,4 +1,4 @@
-"""Entry point `reproduce`: the thesis grid (5 models x 6 test sets x attacks x orders), finished steps reused.
+"""Entry point `reproduce`: the thesis grid (every model x every test set x attacks x orders), finished steps reused.
 
     mlflow run . --env-manager local -e reproduce -P profile=quick -P data=../shared/data/cifar10-jpg
     python reproduce.py --profile thesis --data ../shared/data/cifar10-jpg
@@ -17,12 +17,16 @@ from workflow import cli  # noqa: E402
 
 def reproduce(profile: str = "thesis", data: str = cli.DEFAULT_DATA, alias: str | None = None, **overrides) -> dict:
     settings = workflow.resolve(profile, overrides)
-    return workflow.reproduce(settings, data, aliases=(alias or profile,))
+    aliases = workflow.models.aliases_for(settings, alias)
+    with workflow.entry_run("reproduce", settings, data=data) as entry:
+        result = workflow.reproduce(settings, data, aliases=aliases)
+    return {**result, "run_id": entry.info.run_id}
 
 
 def main(argv=None) -> int:
     p = cli.parser(__doc__.splitlines()[0])
-    p.add_argument("--alias", default=None, help="registered model alias (default: the profile's name)")
+    p.add_argument("--alias", default=None, help="registered model alias (default: the profile's name, for a run "
+                                                 "with the profile's exact settings)")
     cli.add_settings(p)
     return cli.main(lambda a: reproduce(a.profile, a.data, a.alias, **cli.overrides(a)), p, argv)
 

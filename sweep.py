@@ -27,8 +27,10 @@ def sweep(profile: str = "quick", data: str = cli.DEFAULT_DATA, study: str = "pi
     settings = workflow.resolve(profile, overrides)
     space = SearchSpace((sigma_min, sigma_max), (keep_fraction_min, keep_fraction_max),
                         tuple(h.strip() for h in heatmap.split(",")))
-    return run_sweep(settings, data, space, resolve_objective(objective, attack, order), study, storage, n_trials,
-                     sampler_seed)
+    chosen = resolve_objective(objective, attack, order)
+    with workflow.entry_run("sweep", settings, {"study": study}, data=data) as entry:
+        summary = run_sweep(settings, data, space, chosen, study, storage, n_trials, sampler_seed)
+    return {**summary, "entry_run_id": entry.info.run_id}
 
 
 def main(argv=None) -> int:

@@ -8,26 +8,30 @@ import os
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # read once, when TensorFlow is first imported
 
+import defense  # noqa: E402
 import workflow  # noqa: E402
 from workflow import cli  # noqa: E402
 
 
 def train(heatmap: str = "none", profile: str = "thesis", data: str = cli.DEFAULT_DATA, alias: str | None = None,
           **overrides) -> dict:
-    """Train variant ``heatmap`` (``none`` = original images); returns its run id and registered model URI."""
+    """Train variant ``heatmap`` (``none`` = original images); returns its run ids and model URI."""
     settings = workflow.resolve(profile, overrides)
-    workflow.steps.check_variant(heatmap)
-    aliases = (alias or profile,)
-    run_id = workflow.train_step(settings, heatmap, data, aliases)
+    defense.variant(heatmap)
+    aliases = workflow.models.aliases_for(settings, alias)
+    with workflow.entry_run("train", settings, {"heatmap": heatmap}, data=data) as entry:
+        run_id = workflow.train_step(settings, heatmap, data, aliases)
     name = workflow.models.registered_name(heatmap)
-    return {"run_id": run_id, "registered_model": name, "model_uri": f"models:/{name}@{aliases[0]}"}
+    return {"entry_run_id": entry.info.run_id, "run_id": run_id, "registered_model": name,
+            "model_uri": f"models:/{name}@{aliases[0]}" if aliases else f"runs:/{run_id}/model"}
 
 
 def main(argv=None) -> int:
     p = cli.parser(__doc__.splitlines()[0])
-    p.add_argument("--heatmap", default="none", choices=workflow.VARIANTS,
+    p.add_argument("--heatmap", default="none", choices=list(defense.variants()),
                    help="training set: none (original images) or blurred by this heatmap method")
-    p.add_argument("--alias", default=None, help="registered model alias (default: the profile's name)")
+    p.add_argument("--alias", default=None, help="registered model alias (default: the profile's name, for a run "
+                                                 "with the profile's exact settings)")
     cli.add_settings(p)
     return cli.main(lambda a: train(a.heatmap, a.profile, a.data, a.alias, **cli.overrides(a)), p, argv)
 

@@ -6,10 +6,15 @@ Attacks (``attacks.ATTACKS``): fgsm, pgd, newtonfool, autoattack, square,
 hopskipjump. Models output logits; NewtonFool runs on a softmax head.
 """
 
-from attacks.classifier import Classifier, as_classifier
-from attacks.estimator import CompiledClassifier, compiled_estimator
-from attacks.generate import ENGINES, art_estimator, generate
-from attacks.registry import ATTACKS, Attack, get, resolve_params
+import warnings
+
+# ART warns at import that PyTorch is absent: nothing here uses ART's PyTorch-only parts.
+warnings.filterwarnings("ignore", message="PyTorch not found", category=UserWarning)
+
+from attacks.classifier import Classifier, as_classifier  # noqa: E402
+from attacks.estimator import CompiledClassifier, compiled_estimator  # noqa: E402
+from attacks.generate import ENGINES, art_estimator, generate  # noqa: E402
+from attacks.registry import ATTACKS, Attack, get, register, resolve_params  # noqa: E402
 
 __all__ = [
     "ATTACKS",
@@ -22,5 +27,6 @@ __all__ = [
     "compiled_estimator",
     "generate",
     "get",
+    "register",
     "resolve_params",
 ]

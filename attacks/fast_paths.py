@@ -101,3 +101,15 @@ def newtonfool(
         if progress is not None:
             progress(min(start + batch_size, len(x)), len(x))
     return out
+
+
+def fgsm_fast_path(classifier: Classifier, images: np.ndarray, labels: np.ndarray, batch_size: int,
+                   progress: Progress | None, norm: str, eps: float) -> np.ndarray | None:
+    """The ``fgsm`` record's fast path: L-inf only (other norms run ART's attack)."""
+    return fgsm_linf(classifier, images, labels, eps, batch_size, progress) if norm == "inf" else None
+
+
+def newtonfool_fast_path(classifier: Classifier, images: np.ndarray, labels, batch_size: int,
+                         progress: Progress | None, max_iter: int, eta: float) -> np.ndarray:
+    """The ``newtonfool`` record's fast path (labels unused: it leaves the predicted class)."""
+    return newtonfool(classifier, images, max_iter, eta, batch_size, progress)

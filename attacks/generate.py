@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+import checks
 from attacks.classifier import Classifier, as_classifier
 from attacks.estimator import compiled_estimator
-from attacks.fast_paths import Progress, fgsm_linf, newtonfool
+from attacks.fast_paths import Progress
 from attacks.registry import get, resolve_params
 
 ENGINES = ("fast", "compiled", "art")
@@ -50,8 +51,8 @@ def generate(
             as in their papers and in ART. ``None``: ART uses the predictions.
         name: one of ``attacks.ATTACKS``.
         batch_size: images per compiled call.
-        engine: ``"fast"`` (whole-attack compiled FGSM/NewtonFool where they
-            exist, else as ``"compiled"``), ``"compiled"`` (ART's attack class on
+        engine: ``"fast"`` (the record's whole-attack fast path where it has
+            one that applies, else as ``"compiled"``), ``"compiled"`` (ART's attack class on
             a compiled estimator), ``"art"`` (ART's attack on ART's stock
             estimator: the reference, slow).
         seed: seeds NumPy's global generator, which ART's random attacks use.
@@ -60,10 +61,8 @@ def generate(
     """
     attack = get(name)
     resolved = resolve_params(name, params)
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}. Received: engine={engine!r}")
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer. Received: batch_size={batch_size!r}")
+    checks.one_of("engine", engine, ENGINES)
+    batch_size = checks.positive_int("batch_size", batch_size)
     classifier = as_classifier(model)
     x = np.asarray(images, dtype=np.float32)
     if x.ndim != 4 or x.shape[1:] != classifier.input_shape:
@@ -78,16 +77,15 @@ def generate(
     if y is None and attack.uses_labels:
         y = np.asarray(compiled_estimator(classifier, "logits", batch_size).predict(x)).argmax(1)
 
-    if engine == "fast" and name == "fgsm" and resolved["norm"] == "inf":
-        adversarial = fgsm_linf(classifier, x, y, resolved["eps"], int(batch_size), progress)
-    elif engine == "fast" and name == "newtonfool":
-        adversarial = newtonfool(classifier, x, resolved["max_iter"], resolved["eta"], int(batch_size), progress)
-    else:
+    adversarial = None
+    if engine == "fast" and attack.fast_path is not None:
+        adversarial = attack.fast_path(classifier, x, y, batch_size, progress, **resolved)
+    if adversarial is None:
         np.random.seed(seed)
         estimator = (
             art_estimator(classifier, attack.head) if engine == "art"
             else compiled_estimator(classifier, attack.head, batch_size)
         )
-        art_attack = attack.build(estimator, int(batch_size), **resolved)
+        art_attack = attack.build(estimator, batch_size, **resolved)
         adversarial = art_attack.generate(x, y=y if attack.uses_labels else None)
     return np.clip(np.asarray(adversarial, dtype=np.float32), 0.0, 1.0)

@@ -1,17 +1,24 @@
-"""The closed set of attacks: name -> ART attack, defaults, head, fast path.
+"""The closed set of attacks: one record per attack carries everything about it.
 
-Every CLI and MLproject attack choice comes from ``ATTACKS``. Defaults are
-this project's (logged with every run); eps values are on the [0, 1] pixel
-scale (8/255 is the usual CIFAR-10 L-inf budget).
+A record names the ART attack, its defaults and choices, the model head it
+runs on, whether it uses labels, its label in tables, the profile setting
+each parameter is read from (``fgsm_eps`` for FGSM's ``eps``) and its
+optional fast path. Every CLI, MLproject, profile and table choice of an
+attack comes from ``ATTACKS``: a new attack is one builder plus one
+:func:`register` call. Defaults are this project's (logged with every run);
+eps values are on the [0, 1] pixel scale (8/255 is the usual CIFAR-10 L-inf
+budget).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import numpy as np
+
+import checks
+from attacks.fast_paths import fgsm_fast_path, newtonfool_fast_path
 
 EPS_8 = 8 / 255
 EPS_2 = 2 / 255
@@ -31,6 +38,12 @@ class Attack:
     uses_labels: bool = True  # False: the attack always moves away from the prediction
     description: str = ""
     choices: Mapping[str, tuple] = field(default_factory=dict)
+    label: str = ""  # row label in tables ("NewtonFool"); the name where empty
+    profile_keys: Mapping[str, str] = field(default_factory=dict)  # parameter -> profile setting
+    # fast_path(classifier, images, labels, batch_size, progress, **params) -> adversarial images, or None
+    # where it does not apply (then ART's attack runs); it must equal ART's result (tests check it).
+    fast_path: Callable | None = None
+
 
 
 def _fgsm(estimator, batch_size, norm, eps):
@@ -78,25 +91,39 @@ def _hopskipjump(estimator, batch_size, norm, max_iter, max_eval, init_eval, ini
     )
 
 
-ATTACKS: dict[str, Attack] = {
-    a.name: a
-    for a in (
-        Attack("fgsm", _fgsm, {"norm": "inf", "eps": EPS_8},
-               description="Fast Gradient Sign Method (Goodfellow et al., 2015)", choices={"norm": NORMS}),
-        Attack("pgd", _pgd, {"norm": "inf", "eps": EPS_8, "eps_step": EPS_2, "max_iter": 10, "num_random_init": 0},
-               description="Projected Gradient Descent (Madry et al., 2018)", choices={"norm": NORMS}),
-        Attack("newtonfool", _newtonfool, {"max_iter": 100, "eta": 0.01}, head="probabilities",
-               uses_labels=False, description="NewtonFool (Jang et al., 2017) on softmax probabilities"),
-        Attack("autoattack", _autoattack, {"norm": "inf", "eps": EPS_8, "eps_step": EPS_2},
-               description="AutoAttack ensemble as ART builds it (Croce & Hein, 2020)", choices={"norm": NORMS}),
-        Attack("square", _square, {"norm": "inf", "eps": EPS_8, "max_iter": 100, "p_init": 0.8, "nb_restarts": 1},
-               description="Square Attack, score-based (Andriushchenko et al., 2020)", choices={"norm": ("inf", "2")}),
-        Attack("hopskipjump", _hopskipjump,
-               {"norm": "2", "max_iter": 10, "max_eval": 1000, "init_eval": 100, "init_size": 100},
-               uses_labels=False, description="HopSkipJump, decision-based (Chen et al., 2020)",
-               choices={"norm": ("2", "inf")}),
-    )
-}
+ATTACKS: dict[str, Attack] = {}
+
+
+def register(attack: Attack) -> Attack:
+    """Add ``attack`` to the registry (a name may be registered once)."""
+    if attack.name in ATTACKS:
+        raise ValueError(f"Attack already registered. Received: attack={attack.name!r}")
+    ATTACKS[attack.name] = attack
+    return attack
+
+
+for _attack in (
+    Attack("fgsm", _fgsm, {"norm": "inf", "eps": EPS_8},
+           description="Fast Gradient Sign Method (Goodfellow et al., 2015)", choices={"norm": NORMS},
+           label="FGSM", profile_keys={"eps": "fgsm_eps"}, fast_path=fgsm_fast_path),
+    Attack("pgd", _pgd, {"norm": "inf", "eps": EPS_8, "eps_step": EPS_2, "max_iter": 10, "num_random_init": 0},
+           description="Projected Gradient Descent (Madry et al., 2018)", choices={"norm": NORMS}, label="PGD"),
+    Attack("newtonfool", _newtonfool, {"max_iter": 100, "eta": 0.01}, head="probabilities",
+           uses_labels=False, description="NewtonFool (Jang et al., 2017) on softmax probabilities",
+           label="NewtonFool", profile_keys={"max_iter": "newtonfool_max_iter", "eta": "newtonfool_eta"},
+           fast_path=newtonfool_fast_path),
+    Attack("autoattack", _autoattack, {"norm": "inf", "eps": EPS_8, "eps_step": EPS_2},
+           description="AutoAttack ensemble as ART builds it (Croce & Hein, 2020)", choices={"norm": NORMS},
+           label="AutoAttack"),
+    Attack("square", _square, {"norm": "inf", "eps": EPS_8, "max_iter": 100, "p_init": 0.8, "nb_restarts": 1},
+           description="Square Attack, score-based (Andriushchenko et al., 2020)", choices={"norm": ("inf", "2")},
+           label="Square"),
+    Attack("hopskipjump", _hopskipjump,
+           {"norm": "2", "max_iter": 10, "max_eval": 1000, "init_eval": 100, "init_size": 100},
+           uses_labels=False, description="HopSkipJump, decision-based (Chen et al., 2020)",
+           choices={"norm": ("2", "inf")}, label="HopSkipJump"),
+):
+    register(_attack)
 
 
 def get(name: str) -> Attack:
@@ -120,22 +147,11 @@ def resolve_params(name: str, params: Mapping[str, object]) -> dict:
         if isinstance(default, str):
             value = str(value).lower().replace("np.", "")
             if value not in attack.choices.get(key, (default,)):
-                raise ValueError(
-                    f"Attack '{name}' parameter {key} must be one of {attack.choices.get(key)}. "
-                    f"Received: {key}={params.get(key)!r}"
-                )
+                raise ValueError(f"Attack '{name}' parameter {key} must be one of {attack.choices.get(key)}. "
+                                 f"Received: {key}={params.get(key)!r}")
         elif isinstance(default, int):
-            minimum = 0 if key == "num_random_init" else 1
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer)) or int(value) != value \
-                    or value < minimum:
-                raise ValueError(
-                    f"Attack '{name}' parameter {key} must be an integer >= {minimum}. Received: {key}={value!r}"
-                )
-            value = int(value)
+            value = checks.positive_int(key, value, minimum=0 if key == "num_random_init" else 1)
         else:
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-                    or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"Attack '{name}' parameter {key} must be a positive number. Received: {key}={value!r}")
-            value = float(value)
+            value = checks.positive_number(key, value)
         resolved[key] = value
     return resolved

@@ -17,12 +17,15 @@ from __future__ import annotations
 import tensorflow as tf
 
 from blur.gaussian import DEFAULT_SIGMA, check_sigma, gaussian_matrix
-from blur.heatmap_blur import DEFAULT_KEEP_FRACTION, check_keep_fraction, kept_pixel_count
+from blur.heatmap_blur import DEFAULT_KEEP_FRACTION, _kept_pixel_count, check_keep_fraction
 
 
 def gaussian_tf(images: tf.Tensor, sigma: float = DEFAULT_SIGMA) -> tf.Tensor:
     """Differentiable Gaussian blur over H and W of an (N, H, W, C) float32 tensor."""
-    sigma = check_sigma(sigma)
+    return _gaussian_tf(images, check_sigma(sigma))
+
+
+def _gaussian_tf(images: tf.Tensor, sigma: float) -> tf.Tensor:
     images = tf.convert_to_tensor(images, dtype=tf.float32)
     height, width = images.shape[1], images.shape[2]
     if height is None or width is None:
@@ -34,6 +37,10 @@ def gaussian_tf(images: tf.Tensor, sigma: float = DEFAULT_SIGMA) -> tf.Tensor:
 
 def keep_mask_tf(heatmaps: tf.Tensor, keep_fraction: float = DEFAULT_KEEP_FRACTION) -> tf.Tensor:
     """Float (N, H, W, 1) keep mask; same rule as :func:`blur.heatmap_blur.keep_mask`."""
+    return _keep_mask_tf(heatmaps, check_keep_fraction(keep_fraction))
+
+
+def _keep_mask_tf(heatmaps: tf.Tensor, keep_fraction: float) -> tf.Tensor:
     heatmaps = tf.convert_to_tensor(heatmaps, dtype=tf.float32)
     scores = tf.abs(heatmaps)
     if scores.shape.rank == 4:
@@ -43,7 +50,7 @@ def keep_mask_tf(heatmaps: tf.Tensor, keep_fraction: float = DEFAULT_KEEP_FRACTI
             f"heatmaps must be shaped (N, H, W, C) or (N, H, W). Received: shape={heatmaps.shape}"
         )
     height, width = scores.shape[1], scores.shape[2]
-    k = kept_pixel_count(keep_fraction, height, width)
+    k = _kept_pixel_count(keep_fraction, height, width)
     flat = tf.reshape(scores, [-1, height * width])
     threshold = tf.math.top_k(flat, k=k, sorted=True).values[:, k - 1]
     mask = tf.cast(scores >= threshold[:, None, None], tf.float32)
@@ -57,7 +64,7 @@ def heatmap_blur_tf(
     sigma: float = DEFAULT_SIGMA,
 ) -> tf.Tensor:
     """Heatmap blur whose gradient treats the keep mask as a constant (BPDA)."""
-    keep_fraction = check_keep_fraction(keep_fraction)
+    keep_fraction, sigma = check_keep_fraction(keep_fraction), check_sigma(sigma)
     images = tf.convert_to_tensor(images, dtype=tf.float32)
-    mask = keep_mask_tf(tf.stop_gradient(heatmaps), keep_fraction)
-    return mask * images + (1.0 - mask) * gaussian_tf(images, sigma)
+    mask = _keep_mask_tf(tf.stop_gradient(heatmaps), keep_fraction)
+    return mask * images + (1.0 - mask) * _gaussian_tf(images, sigma)

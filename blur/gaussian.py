@@ -54,9 +54,12 @@ def gaussian(images: np.ndarray, sigma: float = DEFAULT_SIGMA) -> np.ndarray:
     Returns:
         Array of the same shape and dtype as ``images``.
     """
-    sigma = check_sigma(sigma)
-    array = check_images(images)
-    return ndimage.gaussian_filter(array, sigma=(0.0, sigma, sigma, 0.0))
+    return _gaussian(check_images(images), check_sigma(sigma))
+
+
+def _gaussian(images: np.ndarray, sigma: float) -> np.ndarray:
+    """:func:`gaussian` on checked arguments."""
+    return ndimage.gaussian_filter(images, sigma=(0.0, sigma, sigma, 0.0))
 
 
 @functools.lru_cache(maxsize=64)

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from blur.gaussian import DEFAULT_SIGMA, check_images, check_sigma, gaussian
+from blur.gaussian import DEFAULT_SIGMA, _gaussian, check_images, check_sigma
 
 DEFAULT_KEEP_FRACTION = 0.15
 
@@ -36,9 +36,11 @@ def check_keep_fraction(keep_fraction: float) -> float:
 
 def kept_pixel_count(keep_fraction: float, height: int, width: int) -> int:
     """``ceil(keep_fraction * H * W)``, immune to float noise such as 0.3*10=3.0000000000000004."""
-    keep_fraction = check_keep_fraction(keep_fraction)
-    product = round(keep_fraction * height * width, 9)
-    return max(1, math.ceil(product))
+    return _kept_pixel_count(check_keep_fraction(keep_fraction), height, width)
+
+
+def _kept_pixel_count(keep_fraction: float, height: int, width: int) -> int:
+    return max(1, math.ceil(round(keep_fraction * height * width, 9)))
 
 
 def importance(heatmaps: np.ndarray) -> np.ndarray:
@@ -59,12 +61,16 @@ def keep_mask(heatmaps: np.ndarray, keep_fraction: float = DEFAULT_KEEP_FRACTION
     True for every pixel whose importance is at least the k-th largest
     importance of its image, k = ``kept_pixel_count(keep_fraction, H, W)``.
     """
-    scores = importance(heatmaps)
+    return _keep_mask(importance(heatmaps), check_keep_fraction(keep_fraction))
+
+
+def _keep_mask(scores: np.ndarray, keep_fraction: float) -> np.ndarray:
+    """:func:`keep_mask` on per-pixel scores (N, H, W) and a checked keep fraction."""
     if not np.all(np.isfinite(scores)):
         bad = int(np.argmax(~np.isfinite(scores).reshape(len(scores), -1).all(axis=1)))
         raise ValueError(f"heatmaps must be finite. Received: non-finite values in image {bad}")
     n, height, width = scores.shape
-    k = kept_pixel_count(keep_fraction, height, width)
+    k = _kept_pixel_count(keep_fraction, height, width)
     flat = scores.reshape(n, height * width)
     threshold = np.partition(flat, height * width - k, axis=1)[:, height * width - k]
     return scores >= threshold[:, None, None]
@@ -98,5 +104,5 @@ def heatmap_blur(
             "heatmaps must match images in (N, H, W) and, if 4-D, in channels. "
             f"Received: images.shape={images.shape}, heatmaps.shape={heatmaps.shape}"
         )
-    mask = keep_mask(heatmaps, keep_fraction)
-    return np.where(mask[..., None], images, gaussian(images, sigma)).astype(images.dtype, copy=False)
+    mask = _keep_mask(importance(heatmaps), keep_fraction)
+    return np.where(mask[..., None], images, _gaussian(images, sigma)).astype(images.dtype, copy=False)

@@ -1,9 +1,9 @@
 """Test transforms T: what the defense does to an image before the classifier sees it.
 
-Six test sets, as in the thesis: ``original`` (identity), ``blur`` (the whole
-image Gaussian-blurred) and one heatmap blur per heatmap method (keep the
-``keep_fraction`` most important pixels by the explainer's heatmap of that
-method, blur the rest).
+One per test set (:mod:`defense.test_sets`): ``original`` (identity),
+``blur`` (the whole image Gaussian-blurred) and one heatmap blur per heatmap
+method (keep the ``keep_fraction`` most important pixels by the explainer's
+heatmap of that method, blur the rest).
 
 Each transform has a NumPy form (``__call__``) and a TensorFlow form
 (``tf_forward``) whose forward pass is the same function and whose gradient
@@ -22,21 +22,17 @@ import tensorflow as tf
 import blur
 import heatmaps
 from blur.differentiable import gaussian_tf, heatmap_blur_tf
+from defense.test_sets import test_set
 
 Progress = Callable[[int, int], None]
-
-TEST_SETS = ("original", "blur", *heatmaps.METHODS)
-
-
-def check_test_set(name: str) -> str:
-    if name not in TEST_SETS:
-        raise ValueError(f"Unknown test set. Expected one of {list(TEST_SETS)}. Received: test_set={name!r}")
-    return name
 
 
 @dataclass(frozen=True)
 class TestTransform:
-    """T for one test set. ``explainer`` computes heatmaps (needed for heatmap test sets)."""
+    """T for one test set. ``explainer`` computes heatmaps (needed for heatmap test sets).
+
+    ``sigma`` and ``keep_fraction`` are checked by the blur functions, where they enter the library.
+    """
 
     name: str
     explainer: keras.Model | None = None
@@ -47,22 +43,24 @@ class TestTransform:
     __test__ = False  # not a pytest class
 
     def __post_init__(self):
-        check_test_set(self.name)
-        blur.check_sigma(self.sigma)
-        blur.check_keep_fraction(self.keep_fraction)
-        if self.uses_heatmaps:
-            if self.explainer is None:
-                raise ValueError(f"Test set '{self.name}' needs an explainer model to compute its heatmaps")
-            heatmaps.resolve_params(self.name, self.heatmap_params)
+        method = test_set(self.name).heatmap
+        if method is not None:
+            object.__setattr__(self, "heatmap_params", heatmaps.resolve_params(method, self.heatmap_params))
 
     @property
     def uses_heatmaps(self) -> bool:
-        return self.name in heatmaps.METHODS
+        return test_set(self.name).heatmap is not None
+
+    def _explainer(self) -> keras.Model:
+        if self.explainer is None:
+            raise ValueError(f"Test set '{self.name}' needs an explainer model to compute its heatmaps "
+                             "(or precomputed heatmaps). Received: explainer=None")
+        return self.explainer
 
     def heatmaps(self, images: np.ndarray, batch_size: int = 128, progress: Progress | None = None) -> np.ndarray:
         """The explainer's heatmaps of ``images`` for its predicted classes."""
-        return heatmaps.compute(self.explainer, images, self.name, labels=None, batch_size=batch_size,
-                                progress=progress, **self.heatmap_params)
+        return heatmaps.compute(self._explainer(), images, test_set(self.name).heatmap, labels=None,
+                                batch_size=batch_size, progress=progress, **self.heatmap_params)
 
     def __call__(self, images: np.ndarray, batch_size: int = 128, progress: Progress | None = None,
                  precomputed_heatmaps: np.ndarray | None = None) -> np.ndarray:
@@ -80,7 +78,7 @@ class TestTransform:
             return tf.identity
         if self.name == "blur":
             return lambda images: gaussian_tf(images, self.sigma)
-        explain = heatmaps.explainer(self.explainer, self.name, **self.heatmap_params)
+        explain = heatmaps.explainer(self._explainer(), test_set(self.name).heatmap, **self.heatmap_params)
 
         def forward(images):
             targets = tf.fill(tf.shape(images)[:1], -1)

@@ -5,7 +5,7 @@
 """
 
 from evaluation.grid import CLEAN, Cell, cells, metric_name, parse_metric
-from evaluation.orders import ORDERS, attack_inputs, check_order, defended_classifier
+from evaluation.orders import ORDER_RECORDS, ORDERS, Order, attack_inputs, check_order, defended_classifier
 from evaluation.statistics import Accuracy, accuracy, mean_std, wilson_interval
 
 __all__ = [
@@ -14,7 +14,9 @@ __all__ = [
     "cells",
     "metric_name",
     "parse_metric",
+    "ORDER_RECORDS",
     "ORDERS",
+    "Order",
     "Accuracy",
     "accuracy",
     "attack_inputs",

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from defense import TEST_SETS
-from evaluation.orders import ORDERS
+from defense import test_set, test_sets
+from evaluation.orders import ORDERS, check_order
 
 CLEAN = "none"
 PREFIX = "accuracy"
@@ -23,22 +23,21 @@ class Cell(NamedTuple):
     order: str  # "" for clean
 
 
-def metric_name(test_set: str, attack: str = CLEAN, order: str = "") -> str:
-    if test_set not in TEST_SETS:
-        raise ValueError(f"Unknown test set. Expected one of {list(TEST_SETS)}. Received: test_set={test_set!r}")
+def metric_name(test_set_name: str, attack: str = CLEAN, order: str = "") -> str:
+    test_set(test_set_name)
     if attack == CLEAN:
-        return f"{PREFIX}/{test_set}/{CLEAN}"
-    if order not in ORDERS:
-        raise ValueError(f"Unknown attack order. Expected one of {list(ORDERS)}. Received: order={order!r}")
-    return f"{PREFIX}/{test_set}/{attack}/{order}"
+        return f"{PREFIX}/{test_set_name}/{CLEAN}"
+    return f"{PREFIX}/{test_set_name}/{attack}/{check_order(order)}"
 
 
 def parse_metric(name: str) -> Cell | None:
     """The cell a metric name stands for, or None when it is not a grid metric."""
     parts = name.split("/")
-    if len(parts) == 3 and parts[0] == PREFIX and parts[1] in TEST_SETS and parts[2] == CLEAN:
+    if len(parts) < 3 or parts[0] != PREFIX or parts[1] not in test_sets():
+        return None
+    if len(parts) == 3 and parts[2] == CLEAN:
         return Cell(parts[1], CLEAN, "")
-    if len(parts) == 4 and parts[0] == PREFIX and parts[1] in TEST_SETS and parts[3] in ORDERS:
+    if len(parts) == 4 and parts[3] in ORDERS:
         return Cell(parts[1], parts[2], parts[3])
     return None
 
@@ -46,9 +45,9 @@ def parse_metric(name: str) -> Cell | None:
 def cells(attacks: tuple[str, ...], adaptive_attacks: tuple[str, ...]) -> list[Cell]:
     """Every cell of one model's grid: clean, each attack before/after, adaptive where asked."""
     grid = []
-    for test_set in TEST_SETS:
-        grid.append(Cell(test_set, CLEAN, ""))
+    for name in test_sets():
+        grid.append(Cell(name, CLEAN, ""))
         for attack in attacks:
-            orders = ("before", "after", "adaptive") if attack in adaptive_attacks else ("before", "after")
-            grid.extend(Cell(test_set, attack, order) for order in orders)
+            orders = ORDERS if attack in adaptive_attacks else ("before", "after")
+            grid.extend(Cell(name, attack, order) for order in orders)
     return grid

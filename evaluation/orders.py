@@ -13,23 +13,36 @@ For a classifier f, a test transform T and an attack A:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import keras
 import numpy as np
 
 import attacks
+import checks
 from defense import TestTransform
-
-ORDERS = ("before", "after", "adaptive")
 
 Progress = Callable[[int, int], None]
 
 
+@dataclass(frozen=True)
+class Order:
+    name: str
+    suffix: str  # appended to the attack's label in table rows ("FGSM_A")
+    title: str  # figure title
+
+
+ORDER_RECORDS = {o.name: o for o in (
+    Order("before", "", "blur before the attack"),
+    Order("after", "_A", "blur after the attack"),
+    Order("adaptive", " adaptive", "adaptive attack (BPDA through the blur)"),
+)}
+ORDERS = tuple(ORDER_RECORDS)
+
+
 def check_order(order: str) -> str:
-    if order not in ORDERS:
-        raise ValueError(f"Unknown attack order. Expected one of {list(ORDERS)}. Received: order={order!r}")
-    return order
+    return checks.one_of("order", order, ORDERS, what="attack order")
 
 
 def defended_classifier(model: keras.Model, transform: TestTransform) -> attacks.Classifier:
@@ -52,6 +65,7 @@ def attack_inputs(
     batch_size: int = 128,
     seed: int = 0,
     attacked_original: np.ndarray | None = None,
+    defended_clean: np.ndarray | None = None,
     progress: Progress | None = None,
     **attack_params,
 ) -> np.ndarray:
@@ -59,6 +73,7 @@ def attack_inputs(
 
     ``attacked_original``: A_f(x) when the caller already has it (it is the
     same for every transform in the ``after`` order, and for ``original``).
+    ``defended_clean``: T(x) when the caller already has it (``before``).
     """
     check_order(order)
 
@@ -70,6 +85,7 @@ def attack_inputs(
         adversarial = attacked_original if attacked_original is not None else attack_model(model, images)
         return transform(adversarial, batch_size=batch_size)
     if order == "before":
-        return attack_model(model, transform(images, batch_size=batch_size))
+        clean = defended_clean if defended_clean is not None else transform(images, batch_size=batch_size)
+        return attack_model(model, clean)
     adversarial = attack_model(defended_classifier(model, transform), images)
     return transform(adversarial, batch_size=batch_size)

@@ -11,6 +11,6 @@ Methods (``heatmaps.METHODS``): ``gradient``, ``input_x_gradient``,
 """
 
 from heatmaps.compute import compute, explainer
-from heatmaps.registry import METHODS, Method, get, resolve_params
+from heatmaps.registry import METHODS, Method, get, register, resolve_params
 
-__all__ = ["METHODS", "Method", "compute", "explainer", "get", "resolve_params"]
+__all__ = ["METHODS", "Method", "compute", "explainer", "get", "register", "resolve_params"]

@@ -1,10 +1,17 @@
-"""The closed set of heatmap methods: name -> builder, default parameters, description.
+"""The closed set of heatmap methods: one record per method carries everything about it.
 
-Every CLI and MLproject choice of a heatmap method comes from ``METHODS``.
+A record names the builder and its default parameters, and what the rest of
+the project needs to show and configure the method: the label of its column
+and of the model trained on its images, the colour of its bars, the thesis
+table of that model (where the thesis has one), and the profile setting each
+parameter is read from (``lrp_epsilon`` for LRP-epsilon's ``epsilon``). Test
+sets, training variants, profiles, step keys, tables and figures are derived
+from ``METHODS``: a new method is one module plus one :func:`register` call.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -20,18 +27,34 @@ class Method:
     build: Callable  # build(model, **params) -> (images, targets) -> heatmaps
     defaults: Mapping[str, object] = field(default_factory=dict)
     description: str = ""
+    label: str = ""  # column and model label in tables ("LRP-eps"); the name where empty
+    colour: str = "#7f7f7f"  # bar colour in figures
+    thesis_table: str | None = None  # the thesis' table of the model trained on this method's images
+    profile_keys: Mapping[str, str] = field(default_factory=dict)  # parameter -> profile setting
 
 
-METHODS: dict[str, Method] = {
-    method.name: method
-    for method in (
-        Method("gradient", gradient, {}, "d(target logit)/d(input)"),
-        Method("input_x_gradient", input_x_gradient, {}, "input * d(target logit)/d(input)"),
-        Method("lrp_eps", lrp_epsilon, {"epsilon": DEFAULT_EPSILON},
-               "LRP epsilon rule at every layer, BatchNorm folded"),
-        Method("pgd", pgd, dict(PGD_DEFAULTS), "|delta| of an untargeted PGD perturbation"),
-    )
-}
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    """Add ``method`` to the registry (a name may be registered once)."""
+    if method.name in METHODS:
+        raise ValueError(f"Heatmap method already registered. Received: method={method.name!r}")
+    METHODS[method.name] = method
+    return method
+
+
+for _method in (
+    Method("gradient", gradient, {}, "d(target logit)/d(input)",
+           label="Gradient", colour="#d62728", thesis_table="4.2"),
+    Method("input_x_gradient", input_x_gradient, {}, "input * d(target logit)/d(input)",
+           label="In*Grad", colour="#f2c500", thesis_table="4.3"),
+    Method("lrp_eps", lrp_epsilon, {"epsilon": DEFAULT_EPSILON}, "LRP epsilon rule at every layer, BatchNorm folded",
+           label="LRP-eps", colour="#2ca02c", thesis_table="4.4", profile_keys={"epsilon": "lrp_epsilon"}),
+    Method("pgd", pgd, dict(PGD_DEFAULTS), "|delta| of an untargeted PGD perturbation",
+           label="PGD", colour="#1f77b4", thesis_table="4.5"),
+):
+    register(_method)
 
 
 def get(name: str) -> Method:
@@ -41,7 +64,12 @@ def get(name: str) -> Method:
 
 
 def resolve_params(name: str, params: Mapping[str, object]) -> dict:
-    """The method's defaults overridden by ``params``; unknown keys raise ``ValueError``."""
+    """The method's defaults overridden by ``params``, converted to the defaults' types.
+
+    Unknown keys, and numbers that are not positive (or not whole where the
+    default is an int), raise ``ValueError`` naming the value; the builder
+    checks the rest (e.g. PGD's norm).
+    """
     method = get(name)
     unknown = sorted(set(params) - set(method.defaults))
     if unknown:
@@ -49,4 +77,19 @@ def resolve_params(name: str, params: Mapping[str, object]) -> dict:
             f"Unknown parameter(s) {unknown} for heatmap method '{name}'. "
             f"Expected a subset of {sorted(method.defaults)}. Received: {dict(params)}"
         )
-    return {**method.defaults, **params}
+    return {key: _converted(name, key, params[key], default) if key in params else default
+            for key, default in method.defaults.items()}
+
+
+def _converted(method: str, key: str, value, default):
+    if isinstance(default, str):
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    whole = isinstance(default, int) and not isinstance(default, bool)
+    if isinstance(value, bool) or not math.isfinite(number) or number <= 0 or (whole and number != int(number)):
+        kind = "a positive integer" if whole else "a positive number"
+        raise ValueError(f"Heatmap method '{method}' parameter {key} must be {kind}. Received: {key}={value!r}")
+    return int(number) if whole else number

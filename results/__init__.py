@@ -8,20 +8,21 @@
 from results.collect import collect, latest_per_seed
 from results.figures import bar_figure, heatmap_gallery
 from results.report_files import write_report
-from results.tables import COLUMN_LABELS, MODEL_LABELS, cell_summary, model_table, row_labels
+from results.tables import cell_summary, column_labels, model_labels, model_table, row_label, row_labels
 from results.thesis import THESIS_FILE, load_thesis, thesis_difference
 
 __all__ = [
-    "COLUMN_LABELS",
-    "MODEL_LABELS",
     "THESIS_FILE",
     "bar_figure",
     "cell_summary",
     "collect",
+    "column_labels",
     "heatmap_gallery",
     "latest_per_seed",
     "load_thesis",
+    "model_labels",
     "model_table",
+    "row_label",
     "row_labels",
     "thesis_difference",
     "write_report",

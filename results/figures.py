@@ -9,24 +9,23 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from defense import TEST_SETS  # noqa: E402
-from results.tables import ATTACK_LABELS, COLUMN_LABELS, MODEL_LABELS, ORDER_SUFFIX, cell_summary  # noqa: E402
+import defense  # noqa: E402
+from evaluation.orders import ORDER_RECORDS  # noqa: E402
+from results.tables import cell_summary, column_labels, model_labels, row_label  # noqa: E402
 
-# The thesis' colours: original dark grey, entire blur light grey, Gradient red, In*Grad yellow,
-# LRP-eps green, PGD blue.
-COLOURS = {"original": "#404040", "blur": "#b0b0b0", "gradient": "#d62728", "input_x_gradient": "#f2c500",
-           "lrp_eps": "#2ca02c", "pgd": "#1f77b4"}
-ORDER_TITLES = {"before": "blur before the attack", "after": "blur after the attack",
-                "adaptive": "adaptive attack (BPDA through the blur)"}
+# Colours come from the test-set registry (the thesis': original dark grey, entire blur light grey,
+# Gradient red, In*Grad yellow, LRP-eps green, PGD blue).
 
 
 def bar_figure(cells: pd.DataFrame, attack: str, order: str) -> plt.Figure:
     """x: training set; per test set a light bar (clean) behind a dark bar (attacked), 95% CI whiskers."""
-    variants = [v for v in MODEL_LABELS if v in set(cells["variant"])]
+    labels = model_labels()
+    variants = [v for v in labels if v in set(cells["variant"])]
+    test_sets = defense.test_sets()
     figure, axes = plt.subplots(figsize=(11, 4.2), dpi=120)
-    width = 0.8 / len(TEST_SETS)
-    for j, test_set in enumerate(TEST_SETS):
-        x = np.arange(len(variants)) + (j - (len(TEST_SETS) - 1) / 2) * width
+    width = 0.8 / len(test_sets)
+    for j, (test_set, record) in enumerate(test_sets.items()):
+        x = np.arange(len(variants)) + (j - (len(test_sets) - 1) / 2) * width
         clean, attacked, errors = [], [], [[], []]
         for variant in variants:
             mine = cells[(cells["variant"] == variant) & (cells["test_set"] == test_set)]
@@ -38,17 +37,15 @@ def bar_figure(cells: pd.DataFrame, attack: str, order: str) -> plt.Figure:
             high = a["high"] if a["high"] is not None else a["mean"] if a["mean"] is not None else np.nan
             errors[0].append(100 * (a["mean"] - low) if a["mean"] is not None else 0)
             errors[1].append(100 * (high - a["mean"]) if a["mean"] is not None else 0)
-        colour = COLOURS[test_set]
-        axes.bar(x, clean, width * 0.95, color=colour, alpha=0.3, edgecolor=colour, linewidth=0.6)
-        axes.bar(x, attacked, width * 0.6, color=colour, yerr=errors, ecolor="black", capsize=1.5,
-                 error_kw={"linewidth": 0.6}, label=COLUMN_LABELS[test_set])
-    axes.set_xticks(np.arange(len(variants)), [f"trained on\n{MODEL_LABELS[v]}" for v in variants])
+        axes.bar(x, clean, width * 0.95, color=record.colour, alpha=0.3, edgecolor=record.colour, linewidth=0.6)
+        axes.bar(x, attacked, width * 0.6, color=record.colour, yerr=errors, ecolor="black", capsize=1.5,
+                 error_kw={"linewidth": 0.6}, label=record.label)
+    axes.set_xticks(np.arange(len(variants)), [f"trained on\n{labels[v]}" for v in variants])
     axes.set_ylabel("accuracy (%)")
     axes.set_ylim(0, 100)
     axes.grid(axis="y", alpha=0.3)
-    axes.set_title(f"{ATTACK_LABELS.get(attack, attack)}{ORDER_SUFFIX[order]}: {ORDER_TITLES[order]} "
-                   f"(light: clean, dark: attacked)")
-    axes.legend(title="test set", ncols=6, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    axes.set_title(f"{row_label(attack, order)}: {ORDER_RECORDS[order].title} (light: clean, dark: attacked)")
+    axes.legend(title="test set", ncols=len(test_sets), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     figure.tight_layout()
     return figure
 
@@ -63,8 +60,8 @@ def heatmap_gallery(images: np.ndarray, maps: dict, blurred: dict, entire_blur: 
         panels = [("image", images[i], None), ("entire blur", entire_blur[i], None)]
         for method in methods:
             importance = np.abs(maps[method][i]).sum(axis=-1)
-            panels.append((f"{COLUMN_LABELS[method]} map", importance, "inferno"))
-            panels.append((f"{COLUMN_LABELS[method]} blur", blurred[method][i], None))
+            panels.append((f"{column_labels()[method]} map", importance, "inferno"))
+            panels.append((f"{column_labels()[method]} blur", blurred[method][i], None))
         for j, (title, picture, cmap) in enumerate(panels):
             axes[i, j].imshow(np.clip(picture, 0, 1) if cmap is None else picture, cmap=cmap)
             axes[i, j].set_xticks([])

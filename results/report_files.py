@@ -7,11 +7,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+import defense
+from evaluation.orders import ORDER_RECORDS
 from results.figures import bar_figure
-from results.tables import ATTACK_LABELS, MODEL_LABELS, ORDER_SUFFIX, model_table
+from results.tables import model_labels, model_table, row_label
 from results.thesis import load_thesis, thesis_difference, thesis_table
-
-TABLE_NUMBERS = {"none": "4.1", "gradient": "4.2", "input_x_gradient": "4.3", "lrp_eps": "4.4", "pgd": "4.5"}
 
 
 def markdown(table: pd.DataFrame, corner: str = "") -> str:
@@ -53,24 +53,26 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
     lines = ["# Results", "", "Accuracy in %: one seed shows [95% Wilson interval], several seeds mean ± std.",
              "FGSM / NewtonFool: blur before the attack; _A: blur after it; adaptive: the attack sees the blur "
              "(BPDA). — = not measured.", ""]
-    variants = [v for v in MODEL_LABELS if v in set(cells["variant"])]
-    for variant in variants:
+    labels = model_labels()
+    for variant in [v for v in labels if v in set(cells["variant"])]:
         text = model_table(cells, variant)
         numbers = model_table(cells, variant, numeric=True)
-        theirs = thesis_table(thesis, MODEL_LABELS[variant], numbers)
+        theirs = thesis_table(thesis, labels[variant], numbers)
         difference = thesis_difference(numbers, theirs)
         stem = folder / "tables" / variant
         text.to_csv(f"{stem}.csv")
         numbers.to_csv(f"{stem}_percent.csv")
         difference.to_csv(f"{stem}_minus_thesis.csv")
-        caption = f"Table {TABLE_NUMBERS[variant]}: model trained on {MODEL_LABELS[variant]} images"
+        number = defense.variant(variant).thesis_table
+        caption = (f"Table {number}: model trained on {labels[variant]} images" if number
+                   else f"Model trained on {labels[variant]} images (beyond the thesis)")
         Path(f"{stem}.tex").write_text(latex(text, caption))
         Path(f"{stem}.md").write_text(f"## {caption}\n\n{markdown(text, 'ours')}\n")
         written += [Path(f"{stem}{suffix}") for suffix in (".csv", "_percent.csv", "_minus_thesis.csv", ".tex", ".md")]
         lines += [f"## {caption}", "", markdown(text, "ours"), "", "Thesis:", "", markdown(theirs, "thesis"), "",
                   "Ours minus thesis (percentage points):", "", markdown(_signed(difference), "difference"), ""]
     for attack in [a for a in sorted(set(cells["attack"])) if a != "none"]:
-        for order in ("before", "after", "adaptive"):
+        for order in ORDER_RECORDS:
             if not ((cells["attack"] == attack) & (cells["order"] == order)).any():
                 continue
             path = folder / "figures" / f"{attack}_{order}.png"
@@ -78,7 +80,7 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
             figure.savefig(path)
             plt.close(figure)
             written.append(path)
-            lines += [f"![{ATTACK_LABELS.get(attack, attack)}{ORDER_SUFFIX[order]}](figures/{path.name})", ""]
+            lines += [f"![{row_label(attack, order)}](figures/{path.name})", ""]
     (folder / "report.md").write_text("\n".join(lines))
     written.append(folder / "report.md")
     return written

@@ -11,28 +11,38 @@ import math
 
 import pandas as pd
 
-from defense import TEST_SETS
+import attacks
+import defense
+from evaluation.orders import ORDER_RECORDS
 from evaluation.statistics import mean_std
 
-MODEL_LABELS = {"none": "Original", "gradient": "Gradient", "input_x_gradient": "In*Grad", "lrp_eps": "LRP-eps",
-                "pgd": "PGD"}
-COLUMN_LABELS = {"original": "Original", "blur": "Blur", "gradient": "Gradient", "input_x_gradient": "In*Grad",
-                 "lrp_eps": "LRP-eps", "pgd": "PGD"}
-ATTACK_LABELS = {"fgsm": "FGSM", "newtonfool": "NewtonFool", "pgd": "PGD", "autoattack": "AutoAttack",
-                 "square": "Square", "hopskipjump": "HopSkipJump"}
-ORDER_SUFFIX = {"before": "", "after": "_A", "adaptive": " adaptive"}
 MISSING = "—"
+
+
+def model_labels() -> dict[str, str]:
+    """Training variant -> its model's label ("none" -> "Original"), from the test-set registry."""
+    return {name: record.label for name, record in defense.variants().items()}
+
+
+def column_labels() -> dict[str, str]:
+    """Test set -> its column label, in the thesis' column order."""
+    return {name: record.label for name, record in defense.test_sets().items()}
+
+
+def row_label(attack: str, order: str) -> str:
+    """"FGSM", "FGSM_A", "FGSM adaptive": the attack's label and the order's suffix."""
+    label = attacks.ATTACKS[attack].label if attack in attacks.ATTACKS else ""
+    return (label or attack) + ORDER_RECORDS[order].suffix
 
 
 def row_labels(cells: pd.DataFrame, variant: str) -> list[tuple[str, str, str]]:
     """(label, attack, order) for every row: clean first, then each attack before, after, adaptive."""
-    rows = [(MODEL_LABELS.get(variant, variant), "none", "none")]
-    attacks = [a for a in ATTACK_LABELS if a in set(cells["attack"])] + sorted(
-        set(cells["attack"]) - set(ATTACK_LABELS) - {"none"})
-    for attack in attacks:
-        for order in ("before", "after", "adaptive"):
+    rows = [(model_labels().get(variant, variant), "none", "none")]
+    present = set(cells["attack"]) - {"none"}
+    for attack in [a for a in attacks.ATTACKS if a in present] + sorted(present - set(attacks.ATTACKS)):
+        for order in ORDER_RECORDS:
             if ((cells["attack"] == attack) & (cells["order"] == order)).any():
-                rows.append((ATTACK_LABELS.get(attack, attack) + ORDER_SUFFIX[order], attack, order))
+                rows.append((row_label(attack, order), attack, order))
     return rows
 
 
@@ -69,14 +79,14 @@ def model_table(cells: pd.DataFrame, variant: str, numeric: bool = False) -> pd.
     mine = cells[cells["variant"] == variant]
     labels = row_labels(cells, variant)
     data = {}
-    for test_set in TEST_SETS:
-        column = []
+    for test_set, column in column_labels().items():
+        entries = []
         for _, attack, order in labels:
             values = mine[(mine["test_set"] == test_set) & (mine["attack"] == attack) & (mine["order"] == order)]
             summary = cell_summary(values)
             if numeric:
-                column.append(float("nan") if summary["mean"] is None else 100 * summary["mean"])
+                entries.append(float("nan") if summary["mean"] is None else 100 * summary["mean"])
             else:
-                column.append(format_cell(summary))
-        data[COLUMN_LABELS[test_set]] = column
+                entries.append(format_cell(summary))
+        data[column] = entries
     return pd.DataFrame(data, index=[label for label, _, _ in labels])

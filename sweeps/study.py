@@ -23,11 +23,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mlflow  # noqa: E402
 import optuna  # noqa: E402
 
+import checks  # noqa: E402
 import classifiers  # noqa: E402
 import evaluation  # noqa: E402
 from sweeps.objectives import Objective  # noqa: E402
 from sweeps.search_space import SearchSpace  # noqa: E402
-from workflow import models, steps, tracking  # noqa: E402
+from workflow import data as workflow_data  # noqa: E402
+from workflow import models, profiles, steps, tracking  # noqa: E402
 
 DEFAULT_STORAGE = "sqlite:///optuna.db"
 
@@ -58,19 +60,19 @@ def open_study(name: str, storage: str, objective: Objective, seed: int) -> optu
 def _trial(trial: optuna.Trial, settings: dict, data: str, space: SearchSpace, objective: Objective,
            explainer_run_id: str, study_name: str) -> list[float]:
     point = space.sample(trial)
-    trial_settings = {**settings, "sigma": point["sigma"], "keep_fraction": point["keep_fraction"]}
+    trial_settings = profiles.changed(settings, sigma=point["sigma"], keep_fraction=point["keep_fraction"])
     method = point["heatmap"]
     pruned = False
     tags = {"step": "trial", "study": study_name, "optuna_trial_number": str(trial.number), "heatmap": method,
-            "profile": settings["profile"]}
+            "profile": trial_settings["profile"]}
     with tracking.run(f"trial-{trial.number}", tags=tags) as active:
         trial.set_user_attr("mlflow_run_id", active.info.run_id)
         mlflow.log_params({**point, "trial_number": trial.number, "attack": objective.attack,
                            "order": objective.order})
-        split = steps.load_data(trial_settings, data)
+        split = workflow_data.load(trial_settings, data).split
         model_run_id = steps.train_step(trial_settings, method, data, explainer_run_id=explainer_run_id)
         model = models.load(model_run_id)
-        clean_images = steps.clean_inputs(trial_settings, method, split, explainer_run_id, data)
+        clean_images = steps.defended_inputs(trial_settings, method, "test", data, explainer_run_id)
         clean = evaluation.accuracy(classifiers.predict_labels(model, clean_images), split.y_test).value
         mlflow.log_metric("clean_accuracy", clean)
         robust = None
@@ -128,10 +130,9 @@ def _log_study(study: optuna.Study, objective: Objective) -> dict:
 def run_sweep(settings: dict, data: str, space: SearchSpace, objective: Objective, study_name: str,
               storage: str = DEFAULT_STORAGE, n_trials: int = 10, seed: int | None = None) -> dict:
     """Run ``n_trials`` trials of the study in this process; returns the study's summary."""
-    if isinstance(n_trials, bool) or int(n_trials) != n_trials or n_trials < 1:
-        raise ValueError(f"n_trials must be a positive integer. Received: n_trials={n_trials!r}")
+    n_trials = checks.positive_int("n_trials", n_trials)
     sampler_seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
-    steps.load_data(settings, data)  # bad data fails before the study is touched
+    workflow_data.load(settings, data)  # bad data fails before the study is touched
     study = open_study(study_name, storage, objective, sampler_seed)
     started = time.time()
     tags = {"step": "sweep", "study": study_name, "profile": settings["profile"]}
@@ -140,7 +141,8 @@ def run_sweep(settings: dict, data: str, space: SearchSpace, objective: Objectiv
                              "sampler_seed": sampler_seed, "objective": objective.kind, "attack": objective.attack,
                              "order": objective.order, "sigma_bounds": list(space.sigma),
                              "keep_fraction_bounds": list(space.keep_fraction), "heatmaps": ",".join(space.heatmaps),
-                             **{k: v for k, v in settings.items() if k not in ("sigma", "keep_fraction")},
+                             **{k: v for k, v in settings.items() if k not in ("sigma", "keep_fraction", "profile",
+                                                                             "base_profile")},
                              "data": data})
         explainer = steps.train_step(settings, "none", data)
         study.optimize(lambda trial: _trial(trial, settings, data, space, objective, explainer, study_name),

@@ -2,11 +2,12 @@
 
 import re
 
+import pytest
 import tomllib
 import yaml
 
 from tests.conftest import REPO
-from workflow.profiles import PROFILES
+from workflow.profiles import PROFILES, setting_keys
 
 
 def _mlproject():
@@ -29,11 +30,17 @@ def test_every_entry_point_runs_an_existing_script_with_declared_parameters():
                 "thesis"], f"{name}: {script} has no --{parameter}"
 
 
-def test_train_parameters_cover_the_issue_list():
-    parameters = _mlproject()["entry_points"]["train"]["parameters"]
-    for name in ("heatmap", "sigma", "keep_fraction", "model", "epochs", "batch_size", "learning_rate", "seed",
-                 "data"):
-        assert name in parameters
+@pytest.mark.parametrize("script", ["train", "reproduce", "make_heatmaps"])
+def test_every_setting_reaches_the_scripts_as_an_extra_parameter(script, capsys):
+    """`mlflow run -P sigma=2` passes an undeclared parameter on as `--sigma 2`: each script must take it."""
+    module = __import__(script)
+    with pytest.raises(SystemExit) as exit_:
+        module.main(["--help"])
+    assert exit_.value.code == 0
+    shown = capsys.readouterr().out
+    for key in ("sigma", "keep_fraction", "model", "epochs", "batch_size", "learning_rate", "seed", *setting_keys()):
+        assert f"--{key} " in shown, key
+    assert "profile" in _mlproject()["entry_points"][script.replace("make_", "")]["parameters"]
 
 
 def test_conda_env_pins_equal_pyproject_pins():
@@ -50,3 +57,20 @@ def test_conda_env_pins_equal_pyproject_pins():
         bare = re.sub(r"\[.*\]", "", pin)  # psycopg[binary]==3.3.9 -> psycopg==3.3.9
         name = bare.split("==")[0].lower()
         assert constraints.get(name) == bare, f"{name}: constraints.txt has {constraints.get(name)}, wanted {bare}"
+
+
+def test_the_gpu_extra_is_tensorflow_with_cuda_and_every_cuda_library_is_pinned():
+    import importlib.metadata
+
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert pyproject["project"]["optional-dependencies"]["gpu"] == ["tensorflow[and-cuda]==2.21.0"]
+    constraints = {line.split("==")[0].lower(): line.split("==")[1].strip()
+                   for line in (REPO / "constraints.txt").read_text().splitlines() if "==" in line}
+    cuda = [Requirement(r) for r in importlib.metadata.requires("tensorflow") if 'extra == "and-cuda"' in r]
+    assert len(cuda) >= 10
+    for requirement in cuda:
+        pinned = constraints.get(requirement.name.lower())
+        assert pinned is not None and requirement.specifier.contains(pinned), f"{requirement}: pinned {pinned}"
+    assert "tensorflow-cpu" not in constraints  # one TensorFlow distribution, CPU by default

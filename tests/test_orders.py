@@ -74,8 +74,11 @@ def test_unknown_order_and_test_set_are_named(trained):
         evaluation.attack_inputs(model, TestTransform("blur"), x, y, "fgsm", "during")
     with pytest.raises(ValueError, match="Received: test_set='sharpen'"):
         TestTransform("sharpen")
-    with pytest.raises(ValueError, match="needs an explainer"):
-        TestTransform("lrp_eps")
+    without_explainer = TestTransform("lrp_eps")  # enough when the heatmaps are given
+    maps = np.random.default_rng(0).random(x.shape, dtype=np.float32)
+    np.testing.assert_array_equal(without_explainer(x, precomputed_heatmaps=maps), blur.heatmap_blur(x, maps))
+    with pytest.raises(ValueError, match="needs an explainer model .* Received: explainer=None"):
+        without_explainer(x)
 
 
 def reference_wilson(correct, n, z=1.959963984540054):

@@ -17,6 +17,7 @@ from tests.conftest import REPO, create_experiment, run_command, subprocess_env
 
 TINY = ["--profile", "quick", "--images_per_class", "30", "--train_per_class", "20", "--epochs", "2",
         "--attacks", "fgsm", "--adaptive_attacks", "fgsm"]
+TINY_MODEL = "models:/pixel-importance.none@tiny"  # TINY changes the profile: its models get an alias of their own
 
 
 def _store(folder: Path) -> str:
@@ -37,9 +38,9 @@ def _runs(uri, query=""):
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--sigma", "0"], "sigma must be a positive number. Received: sigma='0'"),
-    (["--keep_fraction", "nan"], "keep_fraction=nan"),
-    (["--keep_fraction", "1.5"], "keep_fraction=1.5"),
+    (["--sigma", "0"], "sigma must be a positive, finite number. Received: sigma='0'"),
+    (["--keep_fraction", "nan"], "keep_fraction='nan'"),
+    (["--keep_fraction", "1.5"], "keep_fraction='1.5'"),
     (["--epochs", "0"], "Received: epochs='0'"),
     (["--batch_size", "-4"], "Received: batch_size='-4'"),
     (["--classes", "airplane,unicorn"], "unicorn"),
@@ -93,7 +94,7 @@ def test_failed_step_ends_failed_and_is_not_reused(tmp_path):
     from workflow import tracking
 
     tracking.configure(_store(tmp_path))
-    key = tracking.step_key("attack", {"test": "failure"})
+    key = tracking.step_key("attack", {"test": "failure"}, {}, "code")
     with pytest.raises(RuntimeError):
         with tracking.run("failing", key):
             tracking.log_arrays("adversarial.npz", images=np.zeros(3))  # a partial artifact
@@ -185,11 +186,11 @@ def server(tmp_path):
 
 def test_train_and_evaluate_against_a_tracking_server(server, data_root):
     env = {"MLFLOW_TRACKING_URI": server["uri"]}
-    trained = run_command([sys.executable, REPO / "train.py", *TINY, "--data", data_root], cwd=server["folder"],
-                          env=env)
+    trained = run_command([sys.executable, REPO / "train.py", *TINY, "--alias", "tiny", "--data", data_root],
+                          cwd=server["folder"], env=env)
     assert trained.returncode == 0, trained.stderr[-3000:]
-    assert json.loads(trained.stdout)["model_uri"] == "models:/pixel-importance.none@quick"
-    evaluated = run_command([sys.executable, REPO / "evaluate.py", "--model", "models:/pixel-importance.none@quick",
+    assert json.loads(trained.stdout)["model_uri"] == TINY_MODEL
+    evaluated = run_command([sys.executable, REPO / "evaluate.py", "--model", TINY_MODEL, "--explainer", TINY_MODEL,
                              *TINY, "--data", data_root], cwd=server["folder"], env=env)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     cells = json.loads(evaluated.stdout)["cells"]
@@ -232,12 +233,11 @@ def test_same_seed_gives_identical_metrics(tmp_path, data_root):
         folder = tmp_path / name
         folder.mkdir()
         env = {"MLFLOW_TRACKING_URI": _store(folder)}
-        trained = run_command([sys.executable, REPO / "train.py", *TINY, "--heatmap", "none", "--data", data_root],
-                              cwd=folder, env=env)
+        trained = run_command([sys.executable, REPO / "train.py", *TINY, "--heatmap", "none", "--alias", "tiny",
+                               "--data", data_root], cwd=folder, env=env)
         assert trained.returncode == 0, trained.stderr[-3000:]
-        evaluated = run_command([sys.executable, REPO / "evaluate.py", "--model",
-                                 "models:/pixel-importance.none@quick", *TINY, "--data", data_root],
-                                cwd=folder, env=env)
+        evaluated = run_command([sys.executable, REPO / "evaluate.py", "--model", TINY_MODEL, "--explainer",
+                                 TINY_MODEL, *TINY, "--data", data_root], cwd=folder, env=env)
         assert evaluated.returncode == 0, evaluated.stderr[-3000:]
         run = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"]).get_run(json.loads(trained.stdout)["run_id"])
         metrics = {k: v for k, v in run.data.metrics.items() if k != "seconds"}  # wall time differs

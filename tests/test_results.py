@@ -56,8 +56,8 @@ def test_difference_to_thesis_only_where_both_exist(tmp_path):
 def test_shipped_thesis_file_covers_every_table_cell():
     thesis = results.load_thesis()
     assert len(thesis) == 5 * 5 * 6
-    assert set(thesis["model"]) == set(results.MODEL_LABELS.values())
-    assert set(thesis["column"]) == set(results.COLUMN_LABELS.values())
+    assert set(thesis["model"]) == set(results.model_labels().values())
+    assert set(thesis["column"]) == set(results.column_labels().values())
     assert thesis["source"].str.startswith("Thesis Table 4.").all()
 
 
@@ -72,8 +72,8 @@ def test_notebook_rebuilds_tables_equal_to_logged_metrics(quick_store, tmp_path)
     client = mlflow.MlflowClient(quick_store["uri"])
     cells = results.collect(quick_store["uri"], profile="quick")
     newest = cells.groupby("variant")["run_id"].first()
-    assert sorted(tables) == sorted(newest.index) == sorted(results.MODEL_LABELS)
-    labels = {v: k for k, v in results.COLUMN_LABELS.items()}
+    assert sorted(tables) == sorted(newest.index) == sorted(results.model_labels())
+    labels = {v: k for k, v in results.column_labels().items()}
     checked = 0
     for variant, run_id in newest.items():
         metrics = client.get_run(run_id).data.metrics

@@ -6,6 +6,7 @@ import sys
 import mlflow
 import pytest
 
+import defense
 import evaluation
 from tests.conftest import REPO, run_command
 from workflow import profiles, tracking
@@ -18,8 +19,11 @@ STEPS = ("train", "heatmaps", "attack", "evaluate")
 
 @pytest.mark.parametrize("overrides, message", [
     ({"sigma": "0"}, "Received: sigma='0'"),
-    ({"keep_fraction": "1.5"}, "keep_fraction=1.5"),
-    ({"keep_fraction": "nan"}, "keep_fraction=nan"),
+    ({"fgsm_eps": "-1"}, "Setting fgsm_eps (fgsm's eps): eps must be a positive, finite number. Received: eps='-1'"),
+    ({"lrp_epsilon": "abc"}, "Setting lrp_epsilon (lrp_eps's epsilon)"),
+    ({"newtonfool_max_iter": "2.5"}, "Received: max_iter='2.5'"),
+    ({"keep_fraction": "1.5"}, "keep_fraction='1.5'"),
+    ({"keep_fraction": "nan"}, "keep_fraction='nan'"),
     ({"epochs": "0"}, "Received: epochs='0'"),
     ({"batch_size": "2.5"}, "Received: batch_size='2.5'"),
     ({"attacks": "fgsm,deepfool"}, "Received: attacks='fgsm,deepfool'"),
@@ -42,8 +46,28 @@ def test_overrides_arrive_as_strings_and_are_converted():
     settings = profiles.resolve("thesis", {"epochs": "3", "sigma": "2.5", "seed": "7", "attacks": "fgsm",
                                            "adaptive_attacks": "none"})
     assert settings["epochs"] == 3 and settings["sigma"] == 2.5 and settings["seed"] == 7
-    assert settings["adaptive_attacks"] == "none" and settings["profile"] == "thesis"
+    assert settings["adaptive_attacks"] == "" and settings["profile"] == "thesis+custom"
+    assert settings["base_profile"] == "thesis"
     assert profiles.PROFILES["thesis"]["epochs"] == 20  # the registry itself is never modified
+
+
+def test_settings_that_differ_from_the_profile_make_it_custom_and_move_no_alias():
+    exact = profiles.resolve("quick", {"epochs": "8", "sigma": "4.0"})  # the profile's own values, as strings
+    assert exact["profile"] == "quick" and profiles.default_aliases(exact) == ("quick",)
+    custom = profiles.resolve("quick", {"sigma": "2"})
+    assert custom["profile"] == "quick+custom" and profiles.default_aliases(custom) == ()
+    replicate = profiles.resolve("quick", {"seed": "1"})  # another seed replicates the profile's run
+    assert replicate["profile"] == "quick" and profiles.default_aliases(replicate) == ()
+    assert profiles.changed(custom, sigma=4.0)["profile"] == "quick"
+
+
+def test_registry_parameters_are_profile_settings():
+    quick = profiles.resolve("quick")
+    assert quick["lrp_epsilon"] == 1e-7 and quick["fgsm_eps"] == 8 / 255 and quick["newtonfool_max_iter"] == 5
+    assert profiles.resolve("thesis")["newtonfool_max_iter"] == 100  # the record's default
+    assert profiles.attack_params(profiles.resolve("quick", {"fgsm_eps": "0.01"}), "fgsm") == {"norm": "inf",
+                                                                                                "eps": 0.01}
+    assert profiles.heatmap_params(profiles.resolve("quick", {"lrp_epsilon": "0.25"}), "lrp_eps") == {"epsilon": 0.25}
 
 
 def test_metric_names_round_trip():
@@ -71,7 +95,7 @@ def _step_runs(uri):
 
 def test_quick_reproduce_registers_five_models(quick_store):
     client = mlflow.MlflowClient(quick_store["uri"])
-    for variant in profiles.VARIANTS:
+    for variant in defense.variants():
         version = client.get_model_version_by_alias(f"pixel-importance.{variant}", "quick")
         run = client.get_run(version.run_id)
         assert run.info.status == "FINISHED"
@@ -85,7 +109,7 @@ def test_quick_reproduce_registers_five_models(quick_store):
 
 def test_quick_reproduce_logs_the_full_grid(quick_store):
     evaluations = [r for r in _step_runs(quick_store["uri"]) if r.data.tags["step"] == "evaluate"]
-    assert sorted(r.data.tags["variant"] for r in evaluations) == sorted(profiles.VARIANTS)
+    assert sorted(r.data.tags["variant"] for r in evaluations) == sorted(defense.variants())
     quick = profiles.resolve("quick")
     expected = [evaluation.metric_name(*c) for c in evaluation.cells(
         profiles.parse_attack_list(quick["attacks"], "attacks"),
@@ -104,15 +128,28 @@ def test_quick_reproduce_logs_the_full_grid(quick_store):
         assert grid["accuracy/original/fgsm/before"] < grid["accuracy/original/none"]
 
 
-def test_reproduce_under_mlflow_run_finishes_with_steps_nested(quick_store):
+def test_the_launchers_run_is_the_entry_points_run_with_every_step_nested(quick_store):
     client = mlflow.MlflowClient(quick_store["uri"])
     experiment = client.get_experiment_by_name("pixel-importance")
+    assert experiment.tags[tracking.EXPERIMENT_KIND_TAG] == "custom_model_development"  # the UI opens on runs
     launched = client.search_runs([experiment.experiment_id], "tags.`mlflow.project.entryPoint` = 'reproduce'")
-    assert len(launched) >= 1 and all(r.info.status == "FINISHED" for r in launched)
-    parent = launched[-1].info.run_id
-    children = [r for r in _step_runs(quick_store["uri"]) if r.data.tags.get("mlflow.parentRunId") == parent]
-    assert {r.data.tags["step"] for r in children} >= {"train", "evaluate"}
-    assert launched[-1].data.params["profile"] == "quick"
+    assert len(launched) == 1 and launched[0].info.status == "FINISHED"
+    entry = launched[0]
+    assert entry.info.run_name == "reproduce-quick" and entry.data.tags["step"] == "reproduce"
+    quick = profiles.resolve("quick")
+    for key in profiles.setting_keys():  # the settings as params (MLflow keeps a -P value as the user typed it)
+        assert entry.data.params[key] == str(quick[key]), key
+    assert entry.data.params["profile"] == "quick" and entry.data.tags["profile"] == "quick"
+    steps = _step_runs(quick_store["uri"])
+    children = [r for r in steps if r.data.tags.get("mlflow.parentRunId") == entry.info.run_id]
+    assert {r.data.tags["step"] for r in children} == {"train", "heatmaps", "evaluate"}
+    assert {r.info.run_name for r in children} >= {f"train-{v}" for v in defense.variants()}
+    nested = {r.info.run_id: r for r in steps}
+    for attack_run in (r for r in steps if r.data.tags["step"] == "attack"):  # under their evaluate run
+        assert nested[attack_run.data.tags["mlflow.parentRunId"]].data.tags["step"] == "evaluate"
+    table = tracking.load_table(entry.info.run_id, "steps.json", tracking_uri=quick_store["uri"])
+    assert sorted(table["run_id"]) == sorted(r.info.run_id for r in steps)
+    assert entry.data.tags["steps_reused"] == "0" and entry.data.tags["steps_run"] == str(len(steps))
 
 
 def test_second_reproduce_reuses_every_step(quick_store):
@@ -127,3 +164,13 @@ def test_second_reproduce_reuses_every_step(quick_store):
     assert sorted(r.info.run_id for r in after) == sorted(r.info.run_id for r in before)
     assert "start  train" not in result.stderr and "start  attack" not in result.stderr
     assert "reuse  evaluate-lrp_eps" in result.stderr
+    assert "PyTorch not found" not in result.stderr  # third-party import noise is silenced
+    # the fully reused reproduction is still a named run with its settings and the runs it stands on
+    client = mlflow.MlflowClient(quick_store["uri"])
+    experiment = client.get_experiment_by_name("pixel-importance")
+    again = client.search_runs([experiment.experiment_id], "tags.step = 'reproduce'",
+                               order_by=["attributes.start_time DESC"])[0]
+    assert again.info.run_name == "reproduce-quick" and again.data.params["epochs"] == "8"
+    assert again.data.tags["steps_run"] == "0" and int(again.data.tags["steps_reused"]) >= 14
+    table = tracking.load_table(again.info.run_id, "steps.json", tracking_uri=quick_store["uri"])
+    assert table["reused"].all() and set(table["run_id"]) <= {r.info.run_id for r in before}

@@ -14,7 +14,7 @@ from typing import Callable
 from mlflow.exceptions import MlflowException
 
 from workflow import tracking
-from workflow.profiles import PROFILES
+from workflow.profiles import PROFILES, defaults, setting_keys
 
 FROM_PROFILE = "profile"
 DEFAULT_DATA = "keras"
@@ -35,10 +35,11 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 def add_settings(p: argparse.ArgumentParser, keys: tuple[str, ...] | None = None, exclude: tuple[str, ...] = ()) -> None:
     """One ``--key`` per profile setting (all of them unless ``keys`` is given), minus ``exclude``."""
-    chosen = [k for k in keys or tuple(PROFILES["thesis"]) if k not in exclude]
+    chosen = [k for k in keys or setting_keys() if k not in exclude]
     p.set_defaults(settings_given_as_options=tuple(chosen))
+    every = {name: defaults(name) for name in PROFILES}
     for key in chosen:
-        values = ", ".join(f"{name}: {settings[key]}" for name, settings in PROFILES.items())
+        values = ", ".join(f"{name}: {settings[key]}" for name, settings in every.items())
         p.add_argument(f"--{key}", default=FROM_PROFILE, help=f"default: the profile's value ({values})")
 
 
@@ -49,7 +50,7 @@ def overrides(args: argparse.Namespace) -> dict:
 
 
 def main(function: Callable[[argparse.Namespace], dict], p: argparse.ArgumentParser, argv=None) -> int:
-    """Parse, configure tracking, run ``function``; print its result as JSON.
+    """Parse, configure tracking, run ``function`` (which opens the entry run); print its result as JSON.
 
     Bad input (ValueError), an unusable tracking store and interruption give a
     one-line message and a non-zero exit; runs opened so far end FAILED/KILLED.
@@ -58,8 +59,7 @@ def main(function: Callable[[argparse.Namespace], dict], p: argparse.ArgumentPar
     tracking.raise_on_sigterm()
     try:
         tracking.configure(args.tracking_uri, args.experiment)
-        with tracking.launcher_run():
-            result = function(args)
+        result = function(args)
     except (ValueError, tracking.TrackingError, FileNotFoundError, NotADirectoryError, MlflowException) as error:
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import keras
@@ -9,7 +10,10 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from workflow.profiles import default_aliases
+
 REGISTERED_PREFIX = "pixel-importance"
+LOADED_MODELS = 4  # models kept loaded (LRU): a sweep's trials are not all held at once
 ALIAS_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
@@ -29,17 +33,14 @@ def check_alias(alias: str) -> str:
     return alias
 
 
-def log_and_register(model: keras.Model, variant: str | None, aliases: tuple[str, ...]) -> str | None:
-    """Log ``model`` (Keras native ``.keras`` format) to the active run; register it with aliases."""
-    name = registered_name(variant) if variant and aliases else None
-    info = mlflow.keras.log_model(model, name="model", registered_model_name=name)
-    if name is None:
-        return None
-    version = info.registered_model_version
-    client = MlflowClient()
-    for alias in aliases:
-        client.set_registered_model_alias(name, check_alias(alias), str(version))
-    return f"models:/{name}/{version}"
+def aliases_for(settings: dict, alias: str | None = None) -> tuple[str, ...]:
+    """``alias`` (checked) if given, else the profile's name for a run with its exact settings, else none."""
+    return (check_alias(alias),) if alias else default_aliases(settings)
+
+
+def log(model: keras.Model) -> None:
+    """Log ``model`` (Keras native ``.keras`` format) to the active run as artifact ``model``."""
+    mlflow.keras.log_model(model, name="model")
 
 
 def ensure_registered(run_id: str, variant: str, aliases: tuple[str, ...]) -> None:
@@ -79,18 +80,16 @@ def resolve_run_id(model_uri: str) -> str:
                      f"runs:/<run_id>/model. Received: model_uri={model_uri!r}")
 
 
-_loaded: dict[str, keras.Model] = {}
-
-
+@functools.lru_cache(maxsize=LOADED_MODELS)
 def load(run_id: str) -> keras.Model:
-    """The model logged by run ``run_id``, loaded with Keras' safe mode (no code runs on load)."""
-    if run_id not in _loaded:
-        try:
-            _loaded[run_id] = mlflow.keras.load_model(f"runs:/{run_id}/model",
-                                                      load_model_kwargs={"safe_mode": True})
-        except ValueError as error:
-            if "safe_mode" in str(error) or "unsafe" in str(error).lower() or "Lambda" in str(error):
-                raise UnsafeModelError(f"Refusing to load a model that needs unsafe deserialization "
-                                       f"(safe_mode=True). Received: run_id={run_id!r}: {error}") from error
-            raise
-    return _loaded[run_id]
+    """The model logged by run ``run_id``, loaded with Keras' safe mode (no code runs on load).
+
+    A run's model never changes, so loads are cached by run id (LRU-bounded).
+    """
+    try:
+        return mlflow.keras.load_model(f"runs:/{run_id}/model", load_model_kwargs={"safe_mode": True})
+    except ValueError as error:
+        if "safe_mode" in str(error) or "unsafe" in str(error).lower() or "Lambda" in str(error):
+            raise UnsafeModelError(f"Refusing to load a model that needs unsafe deserialization "
+                                   f"(safe_mode=True). Received: run_id={run_id!r}: {error}") from error
+        raise

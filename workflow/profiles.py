@@ -1,25 +1,33 @@
-"""Profiles: named sets of defaults for a whole reproduction (one registry).
+"""Profiles: named sets of settings for a whole reproduction (one registry).
 
 ``thesis`` follows the thesis' protocol (ResNet50, 400/100 images per class,
-FGSM and NewtonFool at ART's defaults, both orders) and adds the adaptive
-(BPDA) FGSM row. ``quick`` is the same grid on a small CNN, 100/50 images per
-class (100/50) and a few attack iterations: minutes on 2 cores, for CI and demos.
-``seed`` seeds training and attacks; ``data_seed`` the choice of images (kept
-fixed when seeds are varied to measure training variance). Every value can be overridden; unknown keys and bad values are named.
+FGSM and NewtonFool at this project's defaults, both orders) and adds the
+adaptive (BPDA) FGSM row. ``quick`` is the same grid on a small CNN, 100/50
+images per class and a few NewtonFool iterations: minutes on 2 cores, for CI
+and demos. ``seed`` seeds training and attacks; ``data_seed`` the choice of
+images (kept fixed when seeds are varied to measure training variance).
+
+Besides the settings below, every heatmap method and attack parameter that
+its registry record maps to a profile key (``lrp_epsilon``, ``fgsm_eps``,
+``newtonfool_max_iter``, ...) is a setting, defaulting to the record's value
+unless a profile sets it. Settings are converted and checked here, once, as
+they arrive (strings from the CLI and `mlflow run`).
+
+Settings that differ from their profile (other than ``seed``, the replicate
+axis) make the run ``<profile>+custom``: tagged so, never moving the
+profile's registered-model alias, never mixed into the profile's tables.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Mapping
 
 import attacks
 import blur
+import checks
 import classifiers
 import heatmaps
-
-LRP_EPSILON = heatmaps.get("lrp_eps").defaults["epsilon"]
-VARIANTS = ("none", *heatmaps.METHODS)  # training sets: original images + one per heatmap method
+from cifar10 import parse_classes
 
 PROFILES: dict[str, dict] = {
     "thesis": {
@@ -32,12 +40,8 @@ PROFILES: dict[str, dict] = {
         "learning_rate": 1e-3,
         "sigma": blur.DEFAULT_SIGMA,
         "keep_fraction": blur.DEFAULT_KEEP_FRACTION,
-        "lrp_epsilon": LRP_EPSILON,
         "attacks": "fgsm,newtonfool",
         "adaptive_attacks": "fgsm",
-        "fgsm_eps": 8 / 255,
-        "newtonfool_max_iter": 100,
-        "newtonfool_eta": 0.01,
         "seed": 0,
         "data_seed": 0,
     },
@@ -51,25 +55,62 @@ PROFILES: dict[str, dict] = {
         "learning_rate": 1e-3,
         "sigma": blur.DEFAULT_SIGMA,
         "keep_fraction": blur.DEFAULT_KEEP_FRACTION,
-        "lrp_epsilon": LRP_EPSILON,
         "attacks": "fgsm,newtonfool",
         "adaptive_attacks": "fgsm,newtonfool",
-        "fgsm_eps": 8 / 255,
         "newtonfool_max_iter": 5,
-        "newtonfool_eta": 0.01,
         "seed": 0,
         "data_seed": 0,
     },
 }
+CUSTOM_SUFFIX = "+custom"
+REPLICATE_KEYS = ("seed",)  # varying these replicates a profile's run; it stays that profile
 
-INTEGER_KEYS = ("images_per_class", "train_per_class", "epochs", "batch_size", "newtonfool_max_iter", "seed", "data_seed")
-POSITIVE_FLOAT_KEYS = ("learning_rate", "sigma", "lrp_epsilon", "fgsm_eps", "newtonfool_eta")
+
+def _checked_base(key: str, value):
+    """One base setting, converted and checked."""
+    if key in ("images_per_class", "train_per_class", "epochs", "batch_size"):
+        return checks.positive_int(key, value)
+    if key in ("seed", "data_seed"):
+        return checks.non_negative_int(key, value)
+    if key == "learning_rate":
+        return checks.positive_number(key, value)
+    if key == "sigma":
+        return blur.check_sigma(value)
+    if key == "keep_fraction":
+        return blur.check_keep_fraction(value)
+    if key == "model":
+        return checks.one_of("model", str(value), classifiers.ARCHITECTURES)
+    if key == "classes":
+        return ",".join(parse_classes(str(value)))
+    if key in ("attacks", "adaptive_attacks"):
+        return ",".join(parse_attack_list(value, key))
+    raise KeyError(key)
 
 
-def check_profile(name: str) -> str:
-    if name not in PROFILES:
-        raise ValueError(f"Unknown profile. Expected one of {sorted(PROFILES)}. Received: profile={name!r}")
-    return name
+def registry_settings() -> dict[str, tuple[str, str, str]]:
+    """Profile key -> (registry, record name, parameter) for every mapped heatmap and attack parameter."""
+    found = {}
+    for registry, records in (("heatmaps", heatmaps.METHODS), ("attacks", attacks.ATTACKS)):
+        for record in records.values():
+            for parameter, key in record.profile_keys.items():
+                if parameter not in record.defaults:
+                    raise ValueError(f"profile_keys of {registry} record '{record.name}' must name its parameters "
+                                     f"{sorted(record.defaults)}. Received: {parameter!r}")
+                found[key] = (registry, record.name, parameter)
+    return found
+
+
+def _resolve_parameter(registry: str, name: str, params: Mapping[str, object]) -> dict:
+    resolve = heatmaps.resolve_params if registry == "heatmaps" else attacks.resolve_params
+    return resolve(name, params)
+
+
+def defaults(profile: str) -> dict:
+    """Every setting of ``profile``: its own values over the registries' defaults."""
+    own = PROFILES[checks.one_of("profile", profile, PROFILES)]
+    from_registries = {key: _resolve_parameter(registry, name, {})[parameter]
+                       for key, (registry, name, parameter) in registry_settings().items()}
+    return {**from_registries, **own}
 
 
 def parse_attack_list(value: str, key: str) -> tuple[str, ...]:
@@ -85,70 +126,68 @@ def parse_attack_list(value: str, key: str) -> tuple[str, ...]:
     return names
 
 
-def _coerce(key: str, value, default):
-    """Values arrive as strings from the CLI and `mlflow run`: convert and check them."""
-    if key in INTEGER_KEYS:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = float("nan")
-        minimum = 0 if key.endswith("seed") else 1
-        if not math.isfinite(number) or number != int(number) or number < minimum:
-            kind = "a non-negative integer" if key.endswith("seed") else "a positive integer"
-            raise ValueError(f"{key} must be {kind}. Received: {key}={value!r}")
-        return int(number)
-    if key in POSITIVE_FLOAT_KEYS:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = float("nan")
-        if not math.isfinite(number) or number <= 0:
-            raise ValueError(f"{key} must be a positive number. Received: {key}={value!r}")
-        return number
-    if key == "keep_fraction":
-        return blur.check_keep_fraction(float(value) if not isinstance(value, float) else value)
-    return str(value) if value is not None else default
-
-
 def resolve(profile: str, overrides: Mapping[str, object] | None = None) -> dict:
-    """The profile's settings with ``overrides`` applied (``None`` values mean "not given")."""
-    settings = dict(PROFILES[check_profile(profile)])
+    """The profile's settings with ``overrides`` applied (``None``/``""`` mean "not given"), each checked once.
+
+    The result's ``profile`` is the profile's name, or ``<name>+custom`` when an
+    override changes a setting other than ``seed``; ``base_profile`` is the name.
+    """
+    settings = defaults(profile)
     given = {k: v for k, v in (overrides or {}).items() if v is not None and v != ""}
     unknown = sorted(set(given) - set(settings))
     if unknown:
         raise ValueError(f"Unknown setting(s) {unknown} for profile '{profile}'. "
                          f"Expected a subset of {sorted(settings)}. Received: {given}")
+    mapped = registry_settings()
     for key, value in given.items():
-        settings[key] = _coerce(key, value, settings[key])
-    if settings["model"] not in classifiers.ARCHITECTURES:
-        raise ValueError(f"Unknown model. Expected one of {sorted(classifiers.ARCHITECTURES)}. "
-                         f"Received: model={settings['model']!r}")
+        if key in mapped:
+            registry, name, parameter = mapped[key]
+            try:
+                settings[key] = _resolve_parameter(registry, name, {parameter: value})[parameter]
+            except ValueError as error:
+                raise ValueError(f"Setting {key} ({name}'s {parameter}): {error}") from None
+        else:
+            settings[key] = _checked_base(key, value)
     if settings["train_per_class"] >= settings["images_per_class"]:
         raise ValueError("train_per_class must be < images_per_class. Received: "
                          f"train_per_class={settings['train_per_class']}, "
                          f"images_per_class={settings['images_per_class']}")
-    blur.check_sigma(settings["sigma"])
     attack_names = parse_attack_list(settings["attacks"], "attacks")
-    adaptive = parse_attack_list(settings["adaptive_attacks"], "adaptive_attacks")
-    missing = [a for a in adaptive if a not in attack_names]
+    missing = [a for a in parse_attack_list(settings["adaptive_attacks"], "adaptive_attacks") if a not in attack_names]
     if missing:
         raise ValueError(f"adaptive_attacks must be a subset of attacks {list(attack_names)}. "
                          f"Received: adaptive_attacks={settings['adaptive_attacks']!r}")
-    settings["profile"] = profile
+    reference = defaults(profile)
+    changed = [k for k in settings if k not in REPLICATE_KEYS and settings[k] != reference[k]]
+    settings["base_profile"] = profile
+    settings["profile"] = profile + CUSTOM_SUFFIX if changed else profile
     return settings
 
 
+def changed(settings: Mapping[str, object], **changes) -> dict:
+    """``settings`` with ``changes`` applied, checked and re-labelled (``<profile>+custom`` if they differ)."""
+    given = {k: v for k, v in settings.items() if k not in ("profile", "base_profile")}
+    return resolve(str(settings["base_profile"]), {**given, **changes})
+
+
+def default_aliases(settings: Mapping[str, object]) -> tuple[str, ...]:
+    """The registered-model aliases a run moves by default: the profile's name, only for its exact settings."""
+    exact = settings["profile"] == settings["base_profile"] and all(
+        settings[k] == defaults(settings["base_profile"])[k] for k in REPLICATE_KEYS)
+    return (settings["base_profile"],) if exact else ()
+
+
+def setting_keys() -> tuple[str, ...]:
+    """Every setting a profile has (base settings, then registry parameters)."""
+    return tuple(defaults("thesis"))
+
+
 def attack_params(settings: Mapping[str, object], attack: str) -> dict:
-    """The attack's parameters as the profile sets them (ART's defaults otherwise)."""
-    if attack == "fgsm":
-        params = {"eps": settings["fgsm_eps"]}
-    elif attack == "newtonfool":
-        params = {"max_iter": settings["newtonfool_max_iter"], "eta": settings["newtonfool_eta"]}
-    else:
-        params = {}
-    return attacks.resolve_params(attack, params)
+    """The attack's parameters as the settings give them (the record's defaults otherwise)."""
+    record = attacks.get(attack)
+    return attacks.resolve_params(attack, {p: settings[k] for p, k in record.profile_keys.items()})
 
 
 def heatmap_params(settings: Mapping[str, object], method: str) -> dict:
-    params = {"epsilon": settings["lrp_epsilon"]} if method == "lrp_eps" else {}
-    return heatmaps.resolve_params(method, params)
+    record = heatmaps.get(method)
+    return heatmaps.resolve_params(method, {p: settings[k] for p, k in record.profile_keys.items()})

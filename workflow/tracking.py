@@ -5,9 +5,11 @@
   no server). A URI that cannot be reached fails at once with a clear error;
   HTTP retries are bounded (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, default 2 here).
 * Every step run carries the tag ``step_key``: a hash of the step's name, its
-  parameters, the library's code version, its data and its upstream runs. A
-  FINISHED run with the same key is reused instead of recomputed; FAILED,
-  KILLED or still-RUNNING runs never are.
+  parameters, the version of the code it runs (:mod:`workflow.code_version`),
+  its data and its upstream runs. A FINISHED run with the same key is reused
+  instead of recomputed; FAILED, KILLED or still-RUNNING runs never are.
+* Experiments are tagged ``mlflow.experimentKind=custom_model_development`` so
+  MLflow's UI opens them on their training runs.
 * A step run that raises ends FAILED; one interrupted (SIGINT, or SIGTERM via
   :func:`raise_on_sigterm`) ends KILLED. Only a clean exit ends FINISHED.
 """
@@ -44,10 +46,10 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_EXPERIMENT = "pixel-importance"
 STEP_KEY_TAG = "step_key"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"  # the UI then opens on the runs, not on GenAI pages
 REPO = Path(__file__).resolve().parents[1]
-# The code that computes results; its hash is part of every step key.
-RESULT_CODE = ("attacks", "blur", "cifar10", "classifiers", "defense", "evaluation", "heatmaps",
-               "workflow/steps.py", "workflow/profiles.py")
+LOADED_ARTIFACTS = 32  # artifact files kept in memory (LRU)
 
 
 _state: dict = {}
@@ -83,6 +85,8 @@ def configure(tracking_uri: str | None = None, experiment: str | None = None) ->
             except mlflow.exceptions.MlflowException:
                 pass  # another worker created it first
         chosen = mlflow.set_experiment(name)
+    if chosen.tags.get(EXPERIMENT_KIND_TAG) is None:
+        MlflowClient().set_experiment_tag(chosen.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     _state["experiment_id"] = chosen.experiment_id
     return uri
 
@@ -94,18 +98,6 @@ def experiment_id() -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """Hash of the sources that compute results: a change in the method invalidates reuse."""
-    digest = hashlib.sha256()
-    for entry in RESULT_CODE:
-        paths = [REPO / entry] if entry.endswith(".py") else sorted((REPO / entry).rglob("*.py"))
-        for path in paths:
-            digest.update(str(path.relative_to(REPO)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-@functools.lru_cache(maxsize=1)
 def git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10)
@@ -114,17 +106,9 @@ def git_commit() -> str:
         return "unknown"
 
 
-def fingerprint(*arrays: np.ndarray) -> str:
-    digest = hashlib.sha256()
-    for array in arrays:
-        array = np.ascontiguousarray(array)
-        digest.update(str((array.dtype.str, array.shape)).encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()[:16]
-
-
-def step_key(step: str, params: Mapping[str, object], upstream: Mapping[str, str] = ()) -> str:
-    payload = {"step": step, "params": dict(params), "upstream": dict(upstream), "code": code_version()}
+def step_key(step: str, params: Mapping[str, object], upstream: Mapping[str, str], code: str) -> str:
+    """The key of a step run: its name, parameters, upstream run ids and code version."""
+    payload = {"step": step, "params": dict(params), "upstream": dict(upstream), "code": code}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
@@ -154,33 +138,18 @@ def log_params(params: Mapping[str, object]) -> None:
 
 
 @contextlib.contextmanager
-def launcher_run() -> Iterator[mlflow.ActiveRun | None]:
-    """The run `mlflow run` created for this process (MLFLOW_RUN_ID), made active; else nothing.
-
-    Step runs then nest under it. It keeps the -P values `mlflow run` logged
-    (as strings); the steps log their resolved parameters on their own runs.
-    """
-    run_id = os.environ.get("MLFLOW_RUN_ID")
-    if not run_id or mlflow.active_run() is not None:
-        yield None
-        return
-    with run("launcher", run_id=run_id) as active:
-        yield active
-
-
-@contextlib.contextmanager
 def run(name: str, key: str | None = None, tags: Mapping[str, str] | None = None,
         run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
-    """A run for one step, nested under the active run if there is one (or resuming ``run_id``).
+    """A run nested under the active run if there is one (or resuming ``run_id``), named ``name``.
 
     Ends FINISHED on success, KILLED on interruption, FAILED on any error.
     """
-    all_tags = {"git_commit": git_commit(), "code_version": code_version(), **(tags or {})}
+    all_tags = {"git_commit": git_commit(), **(tags or {})}
     if key:
         all_tags[STEP_KEY_TAG] = key
     if run_id:
         active = mlflow.start_run(run_id=run_id)
-        mlflow.set_tags(all_tags)
+        mlflow.set_tags({**all_tags, "mlflow.runName": name})
     else:
         active = mlflow.start_run(run_name=name, nested=mlflow.active_run() is not None, tags=all_tags)
     try:
@@ -214,12 +183,23 @@ def log_arrays(filename: str, **arrays: np.ndarray) -> None:
         mlflow.log_artifact(str(path))
 
 
-@functools.lru_cache(maxsize=64)
 def load_arrays(run_id: str, filename: str) -> dict[str, np.ndarray]:
+    """The arrays of a logged ``.npz`` artifact: a new dict each call, of read-only arrays.
+
+    A run's artifacts never change, so they are cached by (run id, file name), LRU-bounded.
+    """
+    return dict(_load_arrays(run_id, filename))
+
+
+@functools.lru_cache(maxsize=LOADED_ARTIFACTS)
+def _load_arrays(run_id: str, filename: str) -> tuple[tuple[str, np.ndarray], ...]:
     with tempfile.TemporaryDirectory() as folder:
         path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=filename, dst_path=folder)
         with np.load(path) as data:
-            return {k: data[k] for k in data.files}
+            arrays = {k: data[k] for k in data.files}
+    for array in arrays.values():
+        array.setflags(write=False)
+    return tuple(arrays.items())
 
 
 def load_table(run_id: str, filename: str, tracking_uri: str | None = None) -> pd.DataFrame:

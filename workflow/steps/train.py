@@ -1,0 +1,71 @@
+"""The train step: one training variant, trained on T(x) of its test set, logged and registered.
+
+A heatmap variant's training images are blurred by the heatmaps of the
+``none`` model (trained first, or ``explainer_run_id`` when given), with the
+same transform the defense applies at test time.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import mlflow
+
+import classifiers
+import defense
+from workflow import data as workflow_data
+from workflow import models, tracking
+from workflow.step_runs import get_or_run
+from workflow.steps.heatmaps import heatmaps_step
+from workflow.steps.inputs import defended_inputs, transform_params
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Per-epoch metrics to MLflow and one progress line per epoch."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs = epochs
+        self.started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        mlflow.log_metrics(logs, step=epoch)
+        shown = " ".join(f"{k}={v:.4f}" for k, v in logs.items())
+        tracking.log(f"    epoch {epoch + 1}/{self.epochs} {shown} ({time.time() - self.started:.0f} s)")
+
+
+def train_step(settings: dict, variant: str, data: str, aliases: tuple[str, ...] = (),
+               explainer_run_id: str | None = None) -> str:
+    """Run id of variant ``variant`` trained with ``settings``; its model gets ``aliases`` in the registry."""
+    record = defense.variant(variant)
+    loaded = workflow_data.load(settings, data)
+    params = {"heatmap": variant, "model": settings["model"], "epochs": settings["epochs"],
+              "batch_size": settings["batch_size"], "learning_rate": settings["learning_rate"],
+              "seed": settings["seed"], "data_fingerprint": loaded.fingerprint,
+              **transform_params(settings, record.name)}
+    upstream = {}
+    if record.heatmap is not None:
+        if explainer_run_id is None:
+            explainer_run_id = train_step(settings, "none", data, aliases)
+        upstream = {"explainer": explainer_run_id,
+                    "heatmaps": heatmaps_step(settings, record.heatmap, explainer_run_id, data)}
+
+    def body():
+        x_train, x_test = (defended_inputs(settings, record.name, part, data, explainer_run_id)
+                           for part in ("train", "test"))
+        tracking.log_input(mlflow.data.from_numpy(x_train, targets=loaded.split.y_train, source=str(data),
+                                                  name=f"cifar10-{variant}-train"), context="training")
+        classifiers.make_deterministic(settings["seed"])
+        model = classifiers.build(settings["model"], loaded.split.num_classes)
+        classifiers.train(model, x_train, loaded.split.y_train, settings["epochs"], settings["batch_size"],
+                          settings["learning_rate"], validation_data=(x_test, loaded.split.y_test),
+                          callbacks=[EpochLogger(settings["epochs"])], verbose=0)
+        models.log(model)
+
+    run_id = get_or_run("train", f"train-{variant}", params, upstream, __name__, body,
+                        tags={"variant": variant, "profile": settings["profile"]}, logged=loaded.params(settings),
+                        what=f"{settings['model']}, {len(loaded.split.x_train)} images, {settings['epochs']} epochs")
+    models.ensure_registered(run_id, variant, aliases)
+    return run_id
