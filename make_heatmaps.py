@@ -10,8 +10,8 @@ import os
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # read once, when TensorFlow is first imported
 
+import workflow  # noqa: E402  (first: it sets up TensorFlow's environment and quiets its noise)
 import heatmaps  # noqa: E402
-import workflow  # noqa: E402
 from workflow import cli  # noqa: E402
 
 

@@ -12,16 +12,15 @@ import os
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # read once, when TensorFlow is first imported
 
+import workflow  # noqa: E402  (first: it sets up TensorFlow's environment and quiets its noise)
 from pathlib import Path  # noqa: E402
-
 import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
-
-import workflow  # noqa: E402
 import blur  # noqa: E402
 import results  # noqa: E402
 from cifar10 import load_split  # noqa: E402
 from workflow import cli, tracking  # noqa: E402
+
 
 GALLERY_IMAGES = 4
 

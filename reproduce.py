@@ -11,7 +11,7 @@ import os
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # read once, when TensorFlow is first imported
 
-import workflow  # noqa: E402
+import workflow  # noqa: E402  (first: it sets up TensorFlow's environment and quiets its noise)
 from workflow import cli  # noqa: E402
 
 

@@ -2,13 +2,18 @@
 
 Importing this package first sets TF_ENABLE_ONEDNN_OPTS=1 (TensorFlow reads it
 once, at import; without it ResNet50 gradients are ~17x slower on this CPU)
-unless the caller set it, and quiets third-party import noise the user can do
-nothing about (TensorFlow's C++ banner, ART's "PyTorch not found").
+unless the caller set it, and quiets third-party noise the user can do nothing
+about: TensorFlow's C++ start-up notes on a machine with no NVIDIA device
+("oneDNN custom operations are on", "Could not find cuda drivers": written
+before TensorFlow's log level applies, so only silenced by importing it with
+stderr closed), Keras' retracing notes, MLflow's dataset-source guesses (and
+ART's "PyTorch not found", silenced where ``attacks`` imports ART).
 """
 
 import logging
 import os
 import warnings
+from pathlib import Path
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -17,6 +22,28 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 logging.getLogger("mlflow.keras.save").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted", category=UserWarning)
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with file descriptor 2 on /dev/null, unless an NVIDIA device is present.
+
+    Python errors still surface (raised after stderr is restored); on a GPU
+    machine TensorFlow's notes about CUDA are worth reading and are kept.
+    """
+    if Path("/dev/nvidiactl").exists():
+        import tensorflow  # noqa: F401
+        return
+    saved, quiet = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(quiet, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(quiet)
+
+
+_import_tensorflow_quietly()
 
 from workflow import models, profiles, tracking  # noqa: E402
 from workflow.profiles import PROFILES, resolve  # noqa: E402

@@ -66,25 +66,22 @@ CUSTOM_SUFFIX = "+custom"
 REPLICATE_KEYS = ("seed",)  # varying these replicates a profile's run; it stays that profile
 
 
-def _checked_base(key: str, value):
-    """One base setting, converted and checked."""
-    if key in ("images_per_class", "train_per_class", "epochs", "batch_size"):
-        return checks.positive_int(key, value)
-    if key in ("seed", "data_seed"):
-        return checks.non_negative_int(key, value)
-    if key == "learning_rate":
-        return checks.positive_number(key, value)
-    if key == "sigma":
-        return blur.check_sigma(value)
-    if key == "keep_fraction":
-        return blur.check_keep_fraction(value)
-    if key == "model":
-        return checks.one_of("model", str(value), classifiers.ARCHITECTURES)
-    if key == "classes":
-        return ",".join(parse_classes(str(value)))
-    if key in ("attacks", "adaptive_attacks"):
-        return ",".join(parse_attack_list(value, key))
-    raise KeyError(key)
+# How each base setting is converted and checked (registry parameters are checked by their registry).
+BASE_CHECKS = {
+    "model": lambda v: checks.one_of("model", str(v), classifiers.ARCHITECTURES),
+    "classes": lambda v: ",".join(parse_classes(str(v))),
+    "images_per_class": lambda v: checks.positive_int("images_per_class", v),
+    "train_per_class": lambda v: checks.positive_int("train_per_class", v),
+    "epochs": lambda v: checks.positive_int("epochs", v),
+    "batch_size": lambda v: checks.positive_int("batch_size", v),
+    "learning_rate": lambda v: checks.positive_number("learning_rate", v),
+    "sigma": blur.check_sigma,
+    "keep_fraction": blur.check_keep_fraction,
+    "attacks": lambda v: ",".join(parse_attack_list(v, "attacks")),
+    "adaptive_attacks": lambda v: ",".join(parse_attack_list(v, "adaptive_attacks")),
+    "seed": lambda v: checks.non_negative_int("seed", v),
+    "data_seed": lambda v: checks.non_negative_int("data_seed", v),
+}
 
 
 def registry_settings() -> dict[str, tuple[str, str, str]]:
@@ -107,10 +104,10 @@ def _resolve_parameter(registry: str, name: str, params: Mapping[str, object]) -
 
 def defaults(profile: str) -> dict:
     """Every setting of ``profile``: its own values over the registries' defaults."""
-    own = PROFILES[checks.one_of("profile", profile, PROFILES)]
-    from_registries = {key: _resolve_parameter(registry, name, {})[parameter]
-                       for key, (registry, name, parameter) in registry_settings().items()}
-    return {**from_registries, **own}
+    settings = dict(PROFILES[checks.one_of("profile", profile, PROFILES)])
+    for key, (registry, name, parameter) in registry_settings().items():
+        settings.setdefault(key, _resolve_parameter(registry, name, {})[parameter])
+    return settings
 
 
 def parse_attack_list(value: str, key: str) -> tuple[str, ...]:
@@ -147,7 +144,7 @@ def resolve(profile: str, overrides: Mapping[str, object] | None = None) -> dict
             except ValueError as error:
                 raise ValueError(f"Setting {key} ({name}'s {parameter}): {error}") from None
         else:
-            settings[key] = _checked_base(key, value)
+            settings[key] = BASE_CHECKS[key](value)
     if settings["train_per_class"] >= settings["images_per_class"]:
         raise ValueError("train_per_class must be < images_per_class. Received: "
                          f"train_per_class={settings['train_per_class']}, "

@@ -92,3 +92,7 @@ def entry_run(entry_point: str, settings: Mapping[str, object], params: Mapping[
             mlflow.log_table(table, artifact_file="steps.json")
             mlflow.set_tags({"steps_run": str(int((~table["reused"]).sum())),
                              "steps_reused": str(int(table["reused"].sum()))})
+    uri = mlflow.get_tracking_uri()
+    if uri.startswith(("http://", "https://")):  # where to look (the UI's model-training pages)
+        tracking.log(f"view   {uri.rstrip('/')}/#/experiments/{active.info.experiment_id}/runs/"
+                     f"{active.info.run_id}?workflowType=machine_learning")

@@ -50,7 +50,8 @@ def attack_step(settings: dict, model_run_id: str, explainer_run_id: str, attack
             else None,
             **a_params)
         tracking.log_arrays("adversarial.npz", images=images)
-        mlflow.log_metric("accuracy", evaluation.accuracy(classifiers.predict_labels(model, images), split.y_test).value)
+        result = evaluation.accuracy(classifiers.predict_labels(model, images), split.y_test)
+        mlflow.log_metric("accuracy", result.value)
 
     return get_or_run("attack", name, params, upstream, __name__, body,
                       tags={"attack": attack, "order": order, "test_set": test_set, "profile": settings["profile"]},
