@@ -103,13 +103,16 @@ def newtonfool(
     return out
 
 
-def fgsm_fast_path(classifier: Classifier, images: np.ndarray, labels: np.ndarray, batch_size: int,
-                   progress: Progress | None, norm: str, eps: float) -> np.ndarray | None:
-    """The ``fgsm`` record's fast path: L-inf only (other norms run ART's attack)."""
-    return fgsm_linf(classifier, images, labels, eps, batch_size, progress) if norm == "inf" else None
+def fgsm_fast_path(classifier: Classifier, images: np.ndarray, y: np.ndarray, batch_size: int,
+                   progress: Progress | None, norm: str, eps: float, label_source: str) -> np.ndarray | None:
+    """The ``fgsm`` record's fast path: L-inf only (other norms run ART's attack).
+
+    ``y`` are the labels to leave, already the predictions where ``label_source="predicted"``.
+    """
+    return fgsm_linf(classifier, images, y, eps, batch_size, progress) if norm == "inf" else None
 
 
-def newtonfool_fast_path(classifier: Classifier, images: np.ndarray, labels, batch_size: int,
+def newtonfool_fast_path(classifier: Classifier, images: np.ndarray, y, batch_size: int,
                          progress: Progress | None, max_iter: int, eta: float) -> np.ndarray:
-    """The ``newtonfool`` record's fast path (labels unused: it leaves the predicted class)."""
+    """The ``newtonfool`` record's fast path (``y`` unused: it leaves the predicted class)."""
     return newtonfool(classifier, images, max_iter, eta, batch_size, progress)

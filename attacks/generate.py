@@ -48,7 +48,8 @@ def generate(
         labels: int labels the attack moves away from (pass the true labels, or
             the model's predictions to avoid label leaking). NewtonFool and
             HopSkipJump ignore them: they always leave the predicted class,
-            as in their papers and in ART. ``None``: ART uses the predictions.
+            as in their papers and in ART. ``None``, or the attack parameter
+            ``label_source="predicted"`` (FGSM): the model's predictions, as in ART.
         name: one of ``attacks.ATTACKS``.
         batch_size: images per compiled call.
         engine: ``"fast"`` (the record's whole-attack fast path where it has
@@ -74,6 +75,8 @@ def generate(
         raise ValueError(f"labels must have one entry per image. Received: {len(y)} labels for {len(x)} images")
     if len(x) == 0:
         return x.copy()
+    if resolved.get("label_source") == "predicted":
+        y = None  # the model's predictions, as ART uses them when generate() gets no y
     if y is None and attack.uses_labels:
         y = np.asarray(compiled_estimator(classifier, "logits", batch_size).predict(x)).argmax(1)
 

@@ -23,6 +23,9 @@ from attacks.fast_paths import fgsm_fast_path, newtonfool_fast_path
 EPS_8 = 8 / 255
 EPS_2 = 2 / 255
 NORMS = ("inf", "2", "1")
+# An attack with a ``label_source`` parameter moves away from the ``true`` labels it is given, or from the
+# model's ``predicted`` ones (what ART does when ``generate`` gets no ``y``); :func:`attacks.generate` applies it.
+LABEL_SOURCES = ("true", "predicted")
 
 
 def _norm(value: str):
@@ -40,13 +43,13 @@ class Attack:
     choices: Mapping[str, tuple] = field(default_factory=dict)
     label: str = ""  # row label in tables ("NewtonFool"); the name where empty
     profile_keys: Mapping[str, str] = field(default_factory=dict)  # parameter -> profile setting
-    # fast_path(classifier, images, labels, batch_size, progress, **params) -> adversarial images, or None
+    # fast_path(classifier, images, y, batch_size, progress, **params) -> adversarial images, or None
     # where it does not apply (then ART's attack runs); it must equal ART's result (tests check it).
     fast_path: Callable | None = None
 
 
 
-def _fgsm(estimator, batch_size, norm, eps):
+def _fgsm(estimator, batch_size, norm, eps, label_source):
     from art.attacks.evasion import FastGradientMethod
 
     return FastGradientMethod(estimator, norm=_norm(norm), eps=eps, eps_step=eps, batch_size=batch_size)
@@ -103,9 +106,10 @@ def register(attack: Attack) -> Attack:
 
 
 for _attack in (
-    Attack("fgsm", _fgsm, {"norm": "inf", "eps": EPS_8},
-           description="Fast Gradient Sign Method (Goodfellow et al., 2015)", choices={"norm": NORMS},
-           label="FGSM", profile_keys={"eps": "fgsm_eps"}, fast_path=fgsm_fast_path),
+    Attack("fgsm", _fgsm, {"norm": "inf", "eps": EPS_8, "label_source": "true"},
+           description="Fast Gradient Sign Method (Goodfellow et al., 2015)",
+           choices={"norm": NORMS, "label_source": LABEL_SOURCES}, label="FGSM",
+           profile_keys={"eps": "fgsm_eps", "label_source": "fgsm_labels"}, fast_path=fgsm_fast_path),
     Attack("pgd", _pgd, {"norm": "inf", "eps": EPS_8, "eps_step": EPS_2, "max_iter": 10, "num_random_init": 0},
            description="Projected Gradient Descent (Madry et al., 2018)", choices={"norm": NORMS}, label="PGD"),
     Attack("newtonfool", _newtonfool, {"max_iter": 100, "eta": 0.01}, head="probabilities",

@@ -6,6 +6,7 @@
 """
 
 from results.collect import collect, latest_per_seed
+from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
 from results.figures import bar_figure, heatmap_gallery
 from results.report_files import write_report
 from results.tables import cell_summary, column_labels, model_labels, model_table, row_label, row_labels
@@ -16,7 +17,10 @@ __all__ = [
     "bar_figure",
     "cell_summary",
     "collect",
+    "compared_cells",
     "column_labels",
+    "fidelity_figure",
+    "fidelity_summary",
     "heatmap_gallery",
     "latest_per_seed",
     "load_thesis",

@@ -9,6 +9,7 @@ import pandas as pd
 
 import defense
 from evaluation.orders import ORDER_RECORDS
+from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
 from results.figures import bar_figure
 from results.tables import model_labels, model_table, row_label
 from results.thesis import load_thesis, thesis_difference, thesis_table
@@ -42,6 +43,29 @@ def _signed(table: pd.DataFrame) -> pd.DataFrame:
     return table.map(lambda v: "—" if pd.isna(v) else f"{v:+.1f}")
 
 
+def _fidelity(cells: pd.DataFrame, thesis: pd.DataFrame, folder: Path, written: list[Path]) -> list[str]:
+    """The fidelity summary and the ours-vs-thesis scatter; returns the report's lines for them."""
+    compared = compared_cells(cells, thesis)
+    summary = fidelity_summary(compared)
+    compared.to_csv(folder / "thesis_comparison.csv", index=False)
+    summary.to_csv(folder / "fidelity.csv", index=False)
+    figure = fidelity_figure(compared)
+    figure.savefig(folder / "figures" / "fidelity.png")
+    plt.close(figure)
+    written += [folder / "thesis_comparison.csv", folder / "fidelity.csv", folder / "figures" / "fidelity.png"]
+    shown = summary.set_index("row_kind")
+    shown = pd.DataFrame({"cells": shown["cells"].astype(str),
+                          "mean ours - thesis (pp)": shown["mean_difference"].map(lambda v: f"{v:+.1f}"),
+                          "mean abs difference (pp)": shown["mean_abs_difference"].map(lambda v: f"{v:.1f}"),
+                          "thesis inside our 95% interval": [f"{i} of {n}" for i, n in
+                                                             zip(shown["thesis_inside"], shown["cells"])]},
+                         index=shown.index)
+    return ["## Fidelity to the thesis", "",
+            "Per row kind, over the cells both tables have (intervals: Wilson for one seed, t over seeds "
+            "for several).", "", markdown(shown, "row kind"), "",
+            "![ours against the thesis](figures/fidelity.png)", ""]
+
+
 def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = None) -> list[Path]:
     """Every table and figure for ``cells`` (from :func:`results.collect`); returns the files written."""
     folder = Path(folder)
@@ -53,6 +77,7 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
     lines = ["# Results", "", "Accuracy in %: one seed shows [95% Wilson interval], several seeds mean ± std.",
              "FGSM / NewtonFool: blur before the attack; _A: blur after it; adaptive: the attack sees the blur "
              "(BPDA). — = not measured.", ""]
+    lines += _fidelity(cells, thesis, folder, written)
     labels = model_labels()
     for variant in [v for v in labels if v in set(cells["variant"])]:
         text = model_table(cells, variant)

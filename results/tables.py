@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+from scipy import stats
 
 import attacks
 import defense
@@ -47,14 +48,21 @@ def row_labels(cells: pd.DataFrame, variant: str) -> list[tuple[str, str, str]]:
 
 
 def cell_summary(values: pd.DataFrame) -> dict:
-    """Accuracy of one cell over its seeds: mean, std, seeds, and the Wilson interval when one seed."""
+    """Accuracy of one cell over its seeds: mean, std, seeds and a 95% interval.
+
+    One seed: the Wilson interval of its test images. Several: the t interval
+    of the mean over seeds (training noise, which the seeds sample).
+    """
     if values.empty:
         return {"mean": None, "std": None, "seeds": 0, "low": None, "high": None}
     mean, std = mean_std(values["accuracy"].tolist())
-    single = len(values) == 1
-    return {"mean": mean, "std": std, "seeds": len(values),
-            "low": float(values["ci95_low"].iloc[0]) if single and _known(values["ci95_low"].iloc[0]) else None,
-            "high": float(values["ci95_high"].iloc[0]) if single and _known(values["ci95_high"].iloc[0]) else None}
+    seeds = len(values)
+    if seeds > 1:
+        half = float(stats.t.ppf(0.975, seeds - 1)) * std / math.sqrt(seeds)
+        return {"mean": mean, "std": std, "seeds": seeds, "low": max(0.0, mean - half), "high": min(1.0, mean + half)}
+    low, high = values["ci95_low"].iloc[0], values["ci95_high"].iloc[0]
+    return {"mean": mean, "std": std, "seeds": 1, "low": float(low) if _known(low) else None,
+            "high": float(high) if _known(high) else None}
 
 
 def _known(value) -> bool:
@@ -71,10 +79,11 @@ def format_cell(summary: dict) -> str:
     return f"{100 * summary['mean']:.1f}"
 
 
-def model_table(cells: pd.DataFrame, variant: str, numeric: bool = False) -> pd.DataFrame:
+def model_table(cells: pd.DataFrame, variant: str, numeric: bool = False, field: str = "mean") -> pd.DataFrame:
     """One model's table (Table 4.1 for ``none`` ... 4.5 for ``pgd``).
 
-    ``numeric=True`` gives mean accuracies in % (NaN where missing) instead of text.
+    ``numeric=True`` gives numbers in % (NaN where missing) instead of text:
+    the ``field`` of each cell's summary (``mean``, or the interval's ``low``/``high``).
     """
     mine = cells[cells["variant"] == variant]
     labels = row_labels(cells, variant)
@@ -85,7 +94,7 @@ def model_table(cells: pd.DataFrame, variant: str, numeric: bool = False) -> pd.
             values = mine[(mine["test_set"] == test_set) & (mine["attack"] == attack) & (mine["order"] == order)]
             summary = cell_summary(values)
             if numeric:
-                entries.append(float("nan") if summary["mean"] is None else 100 * summary["mean"])
+                entries.append(float("nan") if summary[field] is None else 100 * summary[field])
             else:
                 entries.append(format_cell(summary))
         data[column] = entries

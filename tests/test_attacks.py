@@ -124,3 +124,22 @@ def test_bad_shapes_engines_and_labels_are_named(cnn, data):
         attacks.generate(cnn, x, y, "fgsm", engine="cuda")
     with pytest.raises(ValueError, match="3 labels for 24 images"):
         attacks.generate(cnn, x, y[:3], "fgsm")
+
+
+def test_fgsm_on_predicted_labels_equals_art_without_y(cnn, data):
+    """fgsm_labels=predicted (the thesis profile) is ART's FastGradientMethod.generate(x) with y=None."""
+    from art.attacks.evasion import FastGradientMethod
+
+    x, y = data
+    estimator = attacks.art_estimator(attacks.as_classifier(cnn), "logits")
+    reference = FastGradientMethod(estimator, eps=0.3 / 255, eps_step=0.3 / 255, batch_size=10).generate(x)
+    for engine in ("fast", "compiled"):
+        ours = attacks.generate(cnn, x, y, "fgsm", engine=engine, batch_size=10, eps=0.3 / 255,
+                                label_source="predicted")
+        assert np.abs(ours - reference).max() <= 1e-6
+    predicted = cnn.predict(x, verbose=0).argmax(1)
+    assert (predicted != y).any()  # so true labels would have given another attack
+    on_true = attacks.generate(cnn, x, y, "fgsm", batch_size=10, eps=0.3 / 255)
+    assert np.abs(on_true - reference).max() > 0
+    with pytest.raises(ValueError, match="Received: label_source='guessed'"):
+        attacks.generate(cnn, x, y, "fgsm", label_source="guessed")

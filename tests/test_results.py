@@ -55,10 +55,51 @@ def test_difference_to_thesis_only_where_both_exist(tmp_path):
 
 def test_shipped_thesis_file_covers_every_table_cell():
     thesis = results.load_thesis()
-    assert len(thesis) == 5 * 5 * 6
+    assert len(thesis) == 5 * 5 * 6 and thesis["accuracy"].notna().all()
     assert set(thesis["model"]) == set(results.model_labels().values())
     assert set(thesis["column"]) == set(results.column_labels().values())
     assert thesis["source"].str.startswith("Thesis Table 4.").all()
+    cell = thesis.set_index(["model", "row", "column"])["accuracy"]
+    # as printed in the thesis: Table 4.1's corner, its NewtonFool row, and Table 4.4's inconsistent pair
+    assert cell["Original", "Original", "Original"] == 89.67 and cell["Original", "FGSM", "Original"] == 82.00
+    assert cell["Original", "NewtonFool", "Original"] == 27.33
+    assert (cell["LRP-eps", "NewtonFool", "Original"], cell["LRP-eps", "NewtonFool_A", "Original"]) == (36.0, 37.0)
+
+
+def test_shipped_thesis_file_equals_the_checked_transcription():
+    shared = REPO.parent / "shared" / "thesis" / "tables.csv"
+    if not shared.is_file():
+        pytest.skip(f"{shared} not here")
+    expected = pd.read_csv(shared)
+    pd.testing.assert_frame_equal(results.load_thesis().reset_index(drop=True), expected, check_dtype=False)
+
+
+def test_fidelity_summary_on_known_differences(tmp_path):
+    thesis_file = tmp_path / "thesis.csv"
+    thesis_file.write_text("model,row,column,accuracy,source\n"
+                           "Original,Original,Original,90.0,T\nOriginal,Original,Blur,60.0,T\n"
+                           "Original,FGSM,Original,80.0,T\nOriginal,FGSM,Blur,,T\nPGD,PGD,Original,70.0,T\n")
+    cells = _cells([_row("none", "original", "none", "none", 85),  # -5, inside its Wilson interval
+                    _row("none", "blur", "none", "none", 40),  # -20, outside
+                    _row("none", "original", "fgsm", "before", 83),  # +3, inside
+                    _row("none", "blur", "fgsm", "before", 10),  # thesis missing: not compared
+                    *[_row("pgd", "original", "none", "none", c, seed=s) for s, c in enumerate((60, 70, 80))]])
+    compared = results.compared_cells(cells, results.load_thesis(thesis_file))
+    assert len(compared) == 4
+    summary = results.fidelity_summary(compared).set_index("row_kind")
+    assert list(summary.index) == ["clean", "FGSM", "all"]
+    assert summary.loc["clean", "cells"] == 3
+    assert summary.loc["clean", "mean_difference"] == pytest.approx((-5 - 20 + 0) / 3)
+    assert summary.loc["clean", "mean_abs_difference"] == pytest.approx(25 / 3)
+    # 90 lies in 85's Wilson interval, 60 not in 40's, 70 in the t interval of (60, 70, 80)
+    assert summary.loc["clean", "thesis_inside"] == 2
+    assert summary.loc["FGSM", "mean_difference"] == pytest.approx(3.0) and summary.loc["FGSM", "thesis_inside"] == 1
+    assert summary.loc["all", "cells"] == 4 and summary.loc["all", "thesis_inside"] == 3
+    pgd = compared[compared["model"] == "PGD"].iloc[0]
+    half = 4.302652729911275 * 10.0 / 3 ** 0.5  # t(0.975, 2) * std / sqrt(3 seeds)
+    assert (pgd["low"], pgd["high"]) == (pytest.approx(70 - half), pytest.approx(70 + half))
+    figure = results.fidelity_figure(compared)
+    assert len(figure.axes[0].collections) == 2  # one scatter per row kind
 
 
 def test_notebook_rebuilds_tables_equal_to_logged_metrics(quick_store, tmp_path):

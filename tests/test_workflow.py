@@ -65,8 +65,12 @@ def test_registry_parameters_are_profile_settings():
     quick = profiles.resolve("quick")
     assert quick["lrp_epsilon"] == 1e-7 and quick["fgsm_eps"] == 8 / 255 and quick["newtonfool_max_iter"] == 5
     assert profiles.resolve("thesis")["newtonfool_max_iter"] == 100  # the record's default
-    assert profiles.attack_params(profiles.resolve("quick", {"fgsm_eps": "0.01"}), "fgsm") == {"norm": "inf",
-                                                                                                "eps": 0.01}
+    assert profiles.attack_params(profiles.resolve("quick", {"fgsm_eps": "0.01"}), "fgsm") == {
+        "norm": "inf", "eps": 0.01, "label_source": "true"}
+    thesis = profiles.resolve("thesis")  # the thesis' FGSM as inferred: ART's eps=0.3 on [0, 255], predicted labels
+    assert profiles.attack_params(thesis, "fgsm") == {"norm": "inf", "eps": 0.3 / 255, "label_source": "predicted"}
+    with pytest.raises(ValueError, match="Received: label_source='guess'"):
+        profiles.resolve("thesis", {"fgsm_labels": "guess"})
     assert profiles.heatmap_params(profiles.resolve("quick", {"lrp_epsilon": "0.25"}), "lrp_eps") == {"epsilon": 0.25}
 
 
