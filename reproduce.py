@@ -15,20 +15,30 @@ import workflow  # noqa: E402  (first: it sets up TensorFlow's environment and q
 from workflow import cli  # noqa: E402
 
 
-def reproduce(profile: str = "thesis", data: str = cli.DEFAULT_DATA, alias: str | None = None, **overrides) -> dict:
+def reproduce(profile: str = "thesis", data: str = cli.DEFAULT_DATA, alias: str | None = None,
+              seeds: str | None = None, **overrides) -> dict:
+    """The grid once per training seed (``seeds="0,1,2"``; default: the setting ``seed``), data selection fixed.
+
+    Returns the first seed's runs and cells at the top level and every seed's under ``by_seed``.
+    """
     settings = workflow.resolve(profile, overrides)
-    aliases = workflow.models.aliases_for(settings, alias)
-    with workflow.entry_run("reproduce", settings, data=data) as entry:
-        result = workflow.reproduce(settings, data, aliases=aliases)
-    return {**result, "run_id": entry.info.run_id}
+    chosen = workflow.profiles.parse_seeds(seeds) or (settings["seed"],)
+    per_seed = {seed: workflow.profiles.changed(settings, seed=seed) for seed in chosen}
+    aliases = {seed: workflow.models.aliases_for(s, alias) if seed == chosen[0] else workflow.models.aliases_for(s)
+               for seed, s in per_seed.items()}
+    with workflow.entry_run("reproduce", settings, {"seeds": ",".join(map(str, chosen))}, data=data) as entry:
+        by_seed = {seed: workflow.reproduce(s, data, aliases=aliases[seed]) for seed, s in per_seed.items()}
+    return {**by_seed[chosen[0]], "by_seed": by_seed, "run_id": entry.info.run_id}
 
 
 def main(argv=None) -> int:
     p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("--alias", default=None, help="registered model alias (default: the profile's name, for a run "
                                                  "with the profile's exact settings)")
+    p.add_argument("--seeds", default=None, help="training seeds, e.g. 0,1,2: the whole grid once per seed, "
+                                                 "the selected images fixed (default: the setting seed)")
     cli.add_settings(p)
-    return cli.main(lambda a: reproduce(a.profile, a.data, a.alias, **cli.overrides(a)), p, argv)
+    return cli.main(lambda a: reproduce(a.profile, a.data, a.alias, a.seeds, **cli.overrides(a)), p, argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,10 @@ from results.tables import cell_summary, column_labels, model_labels, row_label 
 
 
 def bar_figure(cells: pd.DataFrame, attack: str, order: str) -> plt.Figure:
-    """x: training set; per test set a light bar (clean) behind a dark bar (attacked), 95% CI whiskers."""
+    """x: training set; per test set a light bar (clean) behind a dark bar (attacked), 95% CI whiskers.
+
+    Where several seeds ran, each seed's attacked accuracy is a black dot over its bar.
+    """
     labels = model_labels()
     variants = [v for v in labels if v in set(cells["variant"])]
     test_sets = defense.test_sets()
@@ -27,10 +30,13 @@ def bar_figure(cells: pd.DataFrame, attack: str, order: str) -> plt.Figure:
     for j, (test_set, record) in enumerate(test_sets.items()):
         x = np.arange(len(variants)) + (j - (len(test_sets) - 1) / 2) * width
         clean, attacked, errors = [], [], [[], []]
-        for variant in variants:
+        for position, variant in zip(x, variants):
             mine = cells[(cells["variant"] == variant) & (cells["test_set"] == test_set)]
             c = cell_summary(mine[mine["attack"] == "none"])
-            a = cell_summary(mine[(mine["attack"] == attack) & (mine["order"] == order)])
+            seeds = mine[(mine["attack"] == attack) & (mine["order"] == order)]
+            a = cell_summary(seeds)
+            if len(seeds) > 1:
+                axes.scatter(np.full(len(seeds), position), 100 * seeds["accuracy"], s=4, color="black", zorder=3)
             clean.append(np.nan if c["mean"] is None else 100 * c["mean"])
             attacked.append(np.nan if a["mean"] is None else 100 * a["mean"])
             low = a["low"] if a["low"] is not None else a["mean"] if a["mean"] is not None else np.nan

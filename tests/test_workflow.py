@@ -178,3 +178,25 @@ def test_second_reproduce_reuses_every_step(quick_store):
     assert again.data.tags["steps_run"] == "0" and int(again.data.tags["steps_reused"]) >= 14
     table = tracking.load_table(again.info.run_id, "steps.json", tracking_uri=quick_store["uri"])
     assert table["reused"].all() and set(table["run_id"]) <= {r.info.run_id for r in before}
+
+
+def test_two_seeds_run_the_grid_twice_with_the_images_fixed(tmp_path, data_root):
+    import reproduce
+    import results
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking.configure(uri)
+    tiny = {"images_per_class": 12, "train_per_class": 8, "epochs": 1, "attacks": "none", "adaptive_attacks": "none"}
+    result = reproduce.reproduce("quick", str(data_root), seeds="0,1", **tiny)
+    assert sorted(result["by_seed"]) == [0, 1] and result["cells"] == result["by_seed"][0]["cells"]
+    first, second = (result["by_seed"][seed]["train_runs"] for seed in (0, 1))
+    assert set(first) == set(second) == set(defense.variants()) and not set(first.values()) & set(second.values())
+    client = mlflow.MlflowClient(uri)
+    params = [client.get_run(run_id).data.params for run_id in (first["none"], second["none"])]
+    assert params[0]["data_fingerprint"] == params[1]["data_fingerprint"]  # the same images
+    assert (params[0]["seed"], params[1]["seed"]) == ("0", "1")
+    cells = results.collect(uri, profile="quick+custom")
+    assert cells.groupby("variant")["run_id"].nunique().to_dict() == {v: 2 for v in defense.variants()}
+    assert results.model_table(cells, "lrp_eps").loc["LRP-eps", "Blur"].endswith("(2 seeds)")
+    with pytest.raises(ValueError, match="Received: seeds='0,x'"):
+        reproduce.reproduce("quick", str(data_root), seeds="0,x", **tiny)

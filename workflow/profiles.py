@@ -133,6 +133,18 @@ def parse_attack_list(value: str, key: str) -> tuple[str, ...]:
     return names
 
 
+def parse_seeds(value) -> tuple[int, ...]:
+    """``"0,1,2"`` -> (0, 1, 2), each a non-negative integer, in order, repeats dropped; ``""``/None -> ()."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return ()
+    try:
+        seeds = [checks.non_negative_int("seeds", part.strip()) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"seeds must be non-negative integers separated by commas. Received: seeds={value!r}") from None
+    return tuple(dict.fromkeys(seeds))
+
+
 def resolve(profile: str, overrides: Mapping[str, object] | None = None) -> dict:
     """The profile's settings with ``overrides`` applied (``None``/``""`` mean "not given"), each checked once.
 
