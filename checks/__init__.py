@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
-__all__ = ["non_negative_int", "one_of", "positive_int", "positive_number"]
+__all__ = ["boolean", "non_negative_int", "non_negative_number", "one_of", "positive_int", "positive_number"]
 
 
 def _number(value) -> float:
@@ -52,3 +52,23 @@ def one_of(name: str, value, choices: Iterable[str], what: str | None = None) ->
     if value not in allowed:
         raise ValueError(f"Unknown {what or name}. Expected one of {allowed}. Received: {name}={value!r}")
     return value
+
+
+def non_negative_number(name: str, value) -> float:
+    """``value`` as a finite float >= 0."""
+    number = _number(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{name} must be a finite number >= 0. Received: {name}={value!r}")
+    return number
+
+
+def boolean(name: str, value) -> bool:
+    """``True``/``False``, or their spellings from a command line (true/false, 1/0, yes/no)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ValueError(f"{name} must be true or false. Received: {name}={value!r}")

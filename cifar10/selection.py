@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+import checks
 from cifar10.sources import Source, open_source
 
 DEFAULT_CLASSES = ("airplane", "automobile", "bird")
@@ -35,12 +36,6 @@ class Split:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
-
-
-def _check_count(name: str, value) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
-    return int(value)
 
 
 def parse_classes(classes: str | Sequence[str]) -> tuple[str, ...]:
@@ -75,8 +70,8 @@ def select(
             f"Unknown class(es) {unknown} in {source.description}. "
             f"Available: {list(source.class_names)}. Received: classes={list(classes)}"
         )
-    images_per_class = _check_count("images_per_class", images_per_class)
-    train_per_class = _check_count("train_per_class", train_per_class)
+    images_per_class = checks.positive_int("images_per_class", images_per_class)
+    train_per_class = checks.positive_int("train_per_class", train_per_class)
     seed = int(seed)
 
     parts = {"train": ([], []), "test": ([], [])}

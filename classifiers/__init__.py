@@ -1,12 +1,21 @@
 """Classifier architectures (all output logits) and their training.
 
     model = classifiers.build("resnet50", num_classes=3)
-    classifiers.train(model, x, y, epochs=10)
+    classifiers.train(model, x, y, classifiers.Recipe(epochs=10, augment=True, recalibrate_bn=True))
 """
 
-from classifiers.architectures import ARCHITECTURES, INPUT_SHAPE, Architecture, build, resnet50, small_cnn
+from classifiers.architectures import (
+    ARCHITECTURES,
+    INPUT_SHAPE,
+    WEIGHTS,
+    Architecture,
+    build,
+    check_weights,
+    resnet50,
+    small_cnn,
+)
+from classifiers.recipe import OPTIMIZERS, SCHEDULES, Recipe, augment_batch, recalibrate_batchnorm, training_batches
 from classifiers.training import (
-    check_training_params,
     compile_classifier,
     make_deterministic,
     predict_labels,
@@ -15,11 +24,18 @@ from classifiers.training import (
 )
 
 __all__ = [
+    "OPTIMIZERS",
+    "Recipe",
+    "SCHEDULES",
+    "augment_batch",
+    "recalibrate_batchnorm",
+    "training_batches",
     "ARCHITECTURES",
+    "WEIGHTS",
+    "check_weights",
     "INPUT_SHAPE",
     "Architecture",
     "build",
-    "check_training_params",
     "compile_classifier",
     "make_deterministic",
     "predict_labels",

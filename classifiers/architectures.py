@@ -11,10 +11,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import keras
 import numpy as np
+
+import checks
 
 INPUT_SHAPE = (32, 32, 3)
 
@@ -91,10 +94,33 @@ ARCHITECTURES: dict[str, Architecture] = {
 }
 
 
-def build(name: str, num_classes: int, input_shape=INPUT_SHAPE, **options) -> keras.Model:
-    """Build the architecture called ``name`` with a ``num_classes`` logit output."""
-    if name not in ARCHITECTURES:
-        raise ValueError(f"Unknown model. Expected one of {sorted(ARCHITECTURES)}. Received: model={name!r}")
-    if isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2. Received: num_classes={num_classes!r}")
-    return ARCHITECTURES[name].build(int(num_classes), input_shape=input_shape, **options)
+WEIGHTS = ("none", "imagenet")  # or the path of a Keras weights file (``*.weights.h5``) made for the model
+
+
+def check_weights(weights: str) -> str:
+    """``none``, ``imagenet`` or an existing ``.weights.h5`` file."""
+    text = str(weights)
+    if text in WEIGHTS or (text.endswith(".weights.h5") and Path(text).is_file()):
+        return text
+    raise ValueError("weights must be 'none', 'imagenet' or an existing Keras weights file (*.weights.h5). "
+                     f"Received: weights={weights!r}")
+
+
+def build(name: str, num_classes: int, input_shape=INPUT_SHAPE, weights: str = "none", **options) -> keras.Model:
+    """Build the architecture called ``name`` with a ``num_classes`` logit output.
+
+    ``weights``: ``none`` (random initialisation), ``imagenet`` (ResNet50's
+    ImageNet features, downloaded by Keras once: never in tests) or a weights
+    file saved from a model of the same architecture and class count.
+    """
+    checks.one_of("model", name, ARCHITECTURES)
+    weights = check_weights(weights)
+    num_classes = checks.positive_int("num_classes", num_classes, minimum=2)
+    if weights == "imagenet":
+        if name != "resnet50":
+            raise ValueError(f"ImageNet weights exist for resnet50 only. Received: model={name!r}, weights='imagenet'")
+        return ARCHITECTURES[name].build(num_classes, input_shape=input_shape, weights="imagenet", **options)
+    model = ARCHITECTURES[name].build(num_classes, input_shape=input_shape, **options)
+    if weights != "none":
+        model.load_weights(weights)
+    return model

@@ -9,6 +9,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from classifiers.recipe import Recipe, optimizer, recalibrate_batchnorm, training_batches
+
 
 def make_deterministic(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow and make TF ops deterministic.
@@ -19,25 +21,11 @@ def make_deterministic(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def check_training_params(epochs, batch_size, learning_rate) -> tuple[int, int, float]:
-    if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer. Received: epochs={epochs!r}")
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer. Received: batch_size={batch_size!r}")
-    try:
-        rate = float(learning_rate)
-    except (TypeError, ValueError):
-        rate = float("nan")
-    if not math.isfinite(rate) or rate <= 0:
-        raise ValueError(f"learning_rate must be a positive number. Received: learning_rate={learning_rate!r}")
-    return int(epochs), int(batch_size), rate
-
-
-def compile_classifier(model: keras.Model, learning_rate: float) -> keras.Model:
+def compile_classifier(model: keras.Model, recipe: Recipe, steps_per_epoch: int) -> keras.Model:
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        optimizer=optimizer(recipe, steps_per_epoch),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=recipe.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
     return model
 
@@ -46,23 +34,31 @@ def train(
     model: keras.Model,
     x_train: np.ndarray,
     y_train: np.ndarray,
-    epochs: int,
-    batch_size: int = 32,
-    learning_rate: float = 1e-3,
-    validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+    recipe: Recipe,
+    seed: int = 0,
     callbacks: Sequence[keras.callbacks.Callback] = (),
-    initial_epoch: int = 0,
-    verbose: int = 2,
+    verbose: int = 0,
 ) -> keras.callbacks.History:
-    """Adam on sparse cross-entropy from logits; shuffles with the global seed."""
-    epochs, batch_size, learning_rate = check_training_params(epochs, batch_size, learning_rate)
-    if not getattr(model, "compiled", False):
-        compile_classifier(model, learning_rate)
-    return model.fit(
-        x_train, y_train, epochs=epochs, batch_size=batch_size, shuffle=True,
-        validation_data=validation_data, callbacks=list(callbacks),
-        initial_epoch=initial_epoch, verbose=verbose,
-    )
+    """Train ``model`` on ``x_train`` with ``recipe``; the last epoch is the model.
+
+    Only training images are seen: there is no validation set to select with.
+    Batches are shuffled and augmented with ``seed``; with
+    :func:`make_deterministic` the same seed gives the same weights.
+    """
+    x_train = np.asarray(x_train, dtype=np.float32)
+    y_train = np.asarray(y_train).astype(np.int64).reshape(-1)
+    if len(x_train) != len(y_train) or len(x_train) == 0:
+        raise ValueError(f"x_train and y_train must hold the same, non-zero number of images. "
+                         f"Received: {len(x_train)} images, {len(y_train)} labels")
+    num_classes = int(model.outputs[0].shape[-1])
+    steps_per_epoch = math.ceil(len(x_train) / recipe.batch_size)
+    compile_classifier(model, recipe, steps_per_epoch)
+    onehot = np.eye(num_classes, dtype=np.float32)[y_train]
+    history = model.fit(training_batches(x_train, onehot, recipe, seed), epochs=recipe.epochs, shuffle=False,
+                        callbacks=list(callbacks), verbose=verbose)
+    if recipe.recalibrate_bn:
+        recalibrate_batchnorm(model, x_train, batch_size=max(recipe.batch_size, 128))
+    return history
 
 
 def predict_logits(model: keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -28,18 +28,24 @@ def test_training_learns_a_separable_task_and_is_deterministic():
     x = rng.random((128, 32, 32, 3)).astype(np.float32) * 0.5
     x[y == 1, :, :, 0] += 0.5  # class 1 is redder
 
-    def run():
+    recipes = [classifiers.Recipe(epochs=6, batch_size=16, learning_rate=1e-2),
+               classifiers.Recipe(epochs=6, batch_size=16, learning_rate=1e-2, optimizer="adamw", weight_decay=0.05,
+                                  warmup_epochs=1, schedule="cosine", label_smoothing=0.1, augment=True,
+                                  recalibrate_bn=True)]
+
+    def run(recipe):
         classifiers.make_deterministic(5)
         model = classifiers.build("small_cnn", num_classes=2, width=8)
-        history = classifiers.train(model, x, y, epochs=6, batch_size=16, learning_rate=1e-2, verbose=0)
+        history = classifiers.train(model, x, y, recipe, seed=5)
         return model, history
 
-    model, history = run()
-    assert history.history["loss"][-1] < history.history["loss"][0]
-    assert (classifiers.predict_labels(model, x) == y).mean() > 0.9
-    again, _ = run()
-    for a, b in zip(model.get_weights(), again.get_weights()):
-        np.testing.assert_array_equal(a, b)
+    for recipe in recipes:
+        model, history = run(recipe)
+        assert history.history["loss"][-1] < history.history["loss"][0]
+        assert (classifiers.predict_labels(model, x) == y).mean() > 0.9
+        again, _ = run(recipe)
+        for a, b in zip(model.get_weights(), again.get_weights()):
+            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize(
@@ -48,16 +54,91 @@ def test_training_learns_a_separable_task_and_is_deterministic():
         ({"epochs": 0}, "Received: epochs=0"),
         ({"batch_size": -2}, "Received: batch_size=-2"),
         ({"learning_rate": "fast"}, "Received: learning_rate='fast'"),
+        ({"optimizer": "lion"}, "Received: optimizer='lion'"),
+        ({"label_smoothing": 1.0}, "Received: label_smoothing=1.0"),
+        ({"warmup_epochs": 3}, "Received: warmup_epochs=3"),
+        ({"augment": "maybe"}, "Received: augment='maybe'"),
     ],
 )
 def test_bad_training_parameters_are_named(kwargs, message):
-    model = classifiers.build("small_cnn", num_classes=2, width=4)
-    x = np.zeros((4, 32, 32, 3), np.float32)
-    params = {"epochs": 1, "batch_size": 2, "learning_rate": 1e-3, **kwargs}
     with pytest.raises(ValueError, match=message):
-        classifiers.train(model, x, np.zeros(4, int), verbose=0, **params)
+        classifiers.Recipe(**{"epochs": 2, "batch_size": 2, "learning_rate": 1e-3, **kwargs})
+
+
+def test_augmentation_changes_the_images_but_not_the_labels():
+    rng = np.random.default_rng(3)
+    x = rng.random((20, 32, 32, 3)).astype(np.float32)
+    y = np.eye(4, dtype=np.float32)[rng.integers(0, 4, 20)]
+    recipe = classifiers.Recipe(epochs=1, batch_size=20, augment=True)
+    (images, labels), = list(classifiers.training_batches(x, y, recipe, seed=1).as_numpy_iterator())
+    plain, = [b for b in classifiers.training_batches(x, y, classifiers.Recipe(epochs=1, batch_size=20), seed=1)
+              .as_numpy_iterator()]
+    np.testing.assert_array_equal(plain[1], labels)  # the same shuffle, the same labels
+    assert images.shape == plain[0].shape and not np.array_equal(images, plain[0])
+    # every augmented image is a 32x32 window of its reflect-padded original, maybe mirrored
+    for image, original in zip(images, plain[0]):
+        padded = np.pad(original, ((4, 4), (4, 4), (0, 0)), mode="reflect")
+        windows = [padded[i:i + 32, j:j + 32] for i in range(9) for j in range(9)]
+        assert any(np.array_equal(image, w) or np.array_equal(image, w[:, ::-1]) for w in windows)
+    again, = list(classifiers.training_batches(x, y, recipe, seed=1).as_numpy_iterator())
+    np.testing.assert_array_equal(again[0], images)  # seeded
+
+
+def test_recalibrated_batchnorm_statistics_are_the_training_set_statistics():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    normalised = keras.layers.BatchNormalization(momentum=0.99, name="bn")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(normalised)))
+    x = np.random.default_rng(4).normal(3.0, 2.0, (96, 32, 32, 3)).astype(np.float32)
+    assert classifiers.recalibrate_batchnorm(model, x, batch_size=32) == 1
+    layer = model.get_layer("bn")
+    np.testing.assert_allclose(layer.moving_mean.numpy(), x.mean(axis=(0, 1, 2)), rtol=1e-5)
+    batch_variances = np.mean([x[i:i + 32].var(axis=(0, 1, 2)) for i in range(0, 96, 32)], axis=0)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), batch_variances, rtol=1e-4)
+    assert layer.momentum == 0.99  # restored
+    classifiers.recalibrate_batchnorm(model, x, batch_size=96)  # one batch: exactly the set's variance
+    np.testing.assert_allclose(layer.moving_variance.numpy(), x.var(axis=(0, 1, 2)), rtol=1e-4)
+
+
+def test_fit_sees_only_the_training_images(monkeypatch):
+    seen = {}
+
+    def fit(self, data, **kwargs):
+        seen["images"] = np.concatenate([b[0] for b in data.as_numpy_iterator()])
+        seen["kwargs"] = kwargs
+        return keras.callbacks.History()
+
+    monkeypatch.setattr(keras.Model, "fit", fit)
+    x = np.random.default_rng(5).random((10, 32, 32, 3)).astype(np.float32)
+    classifiers.train(classifiers.build("small_cnn", 2, width=4), x, np.arange(10) % 2,
+                      classifiers.Recipe(epochs=1, batch_size=4))
+    assert "validation_data" not in seen["kwargs"] and "validation_split" not in seen["kwargs"]
+    assert sorted(map(bytes, seen["images"])) == sorted(map(bytes, x))
 
 
 def test_unknown_model_is_named():
     with pytest.raises(ValueError, match="Received: model='vgg16'"):
         classifiers.build("vgg16", num_classes=3)
+
+
+def test_initial_weights_from_a_local_file(tmp_path):
+    """The `weights` setting: a file made here (tests never download ImageNet weights)."""
+    from workflow import profiles
+    from workflow.steps.train import initial_weights
+
+    keras.utils.set_random_seed(1)
+    source = classifiers.build("small_cnn", num_classes=3, width=4)
+    path = tmp_path / "start.weights.h5"
+    source.save_weights(path)
+    keras.utils.set_random_seed(2)
+    loaded = classifiers.build("small_cnn", num_classes=3, width=4, weights=str(path))
+    for a, b in zip(source.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    settings = profiles.resolve("quick", {"weights": str(path)})
+    assert settings["profile"] == "quick+custom" and settings["weights"] == str(path)
+    params = initial_weights(str(path))
+    assert params["weights"] == "start.weights.h5" and len(params["weights_sha256"]) == 16
+    with pytest.raises(ValueError, match="Received: weights='nowhere.weights.h5'"):
+        classifiers.build("small_cnn", num_classes=3, weights="nowhere.weights.h5")
+    with pytest.raises(ValueError, match="resnet50 only"):
+        classifiers.build("small_cnn", num_classes=3, weights="imagenet")

@@ -18,7 +18,7 @@ import results
 from workflow import entry_run, profiles, reproduce, tracking
 
 TINY_PROFILE = {**profiles.PROFILES["quick"], "images_per_class": 12, "train_per_class": 8, "epochs": 1,
-                "attacks": "bim", "adaptive_attacks": "bim"}
+                "attacks": "bim", "adaptive_attacks": "none"}
 
 
 def _brightness(model):
@@ -72,7 +72,7 @@ def test_a_throw_away_method_and_attack_run_through_the_grid_and_the_report(thro
     with entry_run("reproduce", settings, data=str(data_root)):
         grid = reproduce(settings, str(data_root), aliases=("tiny",))
     assert set(grid["train_runs"]) == set(defense.variants()) and "brightness" in grid["train_runs"]
-    assert "accuracy/brightness/bim/adaptive" in grid["cells"]["brightness"]
+    assert "accuracy/brightness/bim/after" in grid["cells"]["brightness"]
     client = mlflow.MlflowClient()
     trained = client.get_run(grid["train_runs"]["brightness"])
     assert trained.data.tags["variant"] == "brightness" and trained.data.params["sigma"] == "4.0"
@@ -86,8 +86,8 @@ def test_a_throw_away_method_and_attack_run_through_the_grid_and_the_report(thro
     assert "Table 4.4: model trained on LRP-eps images" in text
     table = pd.read_csv(folder / "tables" / "brightness.csv", index_col=0)
     assert list(table.columns) == list(results.column_labels().values()) and "Brightness" in table.columns
-    assert list(table.index) == ["Brightness", "BIM", "BIM_A", "BIM adaptive"]
+    assert list(table.index) == ["Brightness", "BIM", "BIM_A"]
     assert table.loc["BIM", "Brightness"] != results.tables.MISSING
-    for name in ("bim_before.png", "bim_after.png", "bim_adaptive.png", "heatmap_gallery.png"):
+    for name in ("bim_before.png", "bim_after.png", "heatmap_gallery.png"):
         assert (folder / "figures" / name).stat().st_size > 10_000, name
     assert written["variants"] == sorted(defense.variants())

@@ -86,7 +86,11 @@ def configure(tracking_uri: str | None = None, experiment: str | None = None) ->
                 pass  # another worker created it first
         chosen = mlflow.set_experiment(name)
     if chosen.tags.get(EXPERIMENT_KIND_TAG) is None:
-        MlflowClient().set_experiment_tag(chosen.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        try:
+            MlflowClient().set_experiment_tag(chosen.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        except mlflow.exceptions.MlflowException:  # another worker tagged it at the same moment
+            if MlflowClient().get_experiment(chosen.experiment_id).tags.get(EXPERIMENT_KIND_TAG) is None:
+                raise
     _state["experiment_id"] = chosen.experiment_id
     return uri
 
