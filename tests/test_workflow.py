@@ -141,7 +141,8 @@ def test_the_launchers_run_is_the_entry_points_run_with_every_step_nested(quick_
     launched = client.search_runs([experiment.experiment_id], "tags.`mlflow.project.entryPoint` = 'reproduce'")
     assert len(launched) == 1 and launched[0].info.status == "FINISHED"
     entry = launched[0]
-    assert entry.info.run_name == "reproduce-quick" and entry.data.tags["step"] == "reproduce"
+    assert entry.info.run_name == "reproduce-quick" and entry.data.tags["entry_point"] == "reproduce"
+    assert entry.data.tags["step"] == "entry"  # never taken for a step run
     quick = profiles.resolve("quick")
     for key in profiles.setting_keys():  # the settings as params (MLflow keeps a -P value as the user typed it)
         assert entry.data.params[key] == str(quick[key]), key
@@ -174,7 +175,7 @@ def test_second_reproduce_reuses_every_step(quick_store):
     # the fully reused reproduction is still a named run with its settings and the runs it stands on
     client = mlflow.MlflowClient(quick_store["uri"])
     experiment = client.get_experiment_by_name("pixel-importance")
-    again = client.search_runs([experiment.experiment_id], "tags.step = 'reproduce'",
+    again = client.search_runs([experiment.experiment_id], "tags.entry_point = 'reproduce'",
                                order_by=["attributes.start_time DESC"])[0]
     assert again.info.run_name == "reproduce-quick" and again.data.params["epochs"] == "8"
     assert again.data.tags["steps_run"] == "0" and int(again.data.tags["steps_reused"]) >= 14

@@ -81,7 +81,8 @@ def entry_run(entry_point: str, settings: Mapping[str, object], params: Mapping[
     launcher = os.environ.pop("MLFLOW_RUN_ID", None)  # else MLflow would resume it for the first step run
     if mlflow.active_run() is not None:
         launcher = None  # called in-process under another run: nest
-    tags = {"entry_point": entry_point, "step": entry_point, "profile": profile}
+    # step=entry: never mistaken for a step run of the same name (an `evaluate` entry run holds no cells)
+    tags = {"entry_point": entry_point, "step": "entry", "profile": profile}
     _steps.clear()
     with tracking.run(name, tags=tags, run_id=launcher) as active:
         values = {k: v for k, v in settings.items() if k not in ("profile", "base_profile")}
