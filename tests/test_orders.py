@@ -22,7 +22,7 @@ def trained():
         x[i, r:r + 12, c:c + 12] += 0.5
     classifiers.make_deterministic(0)
     model = classifiers.build("small_cnn", 3, width=8)
-    classifiers.train(model, x[:180], y[:180], epochs=8, batch_size=16, learning_rate=3e-3, verbose=0)
+    classifiers.train(model, x[:180], y[:180], classifiers.Recipe(epochs=8, batch_size=16, learning_rate=3e-3))
     x_test, y_test = x[180:], y[180:]
     assert (classifiers.predict_labels(model, x_test) == y_test).mean() > 0.8
     return model, x_test, y_test
