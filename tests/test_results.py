@@ -131,8 +131,12 @@ def test_notebook_rebuilds_tables_equal_to_logged_metrics(quick_store, tmp_path)
                 checked += 1
     assert checked == 5 * 6 * 7
     figures = sorted(p.name for p in (output / "figures").glob("*.png"))
-    assert figures == sorted(f"{a}_{o}.png" for a in ("fgsm", "newtonfool") for o in ("before", "after", "adaptive"))
+    assert figures == sorted(["fidelity.png", *(f"{a}_{o}.png" for a in ("fgsm", "newtonfool")
+                                                for o in ("before", "after", "adaptive"))])
     assert all((output / "figures" / f).stat().st_size > 10_000 for f in figures)
+    fidelity = pd.read_csv(output / "fidelity.csv").set_index("row_kind")
+    assert fidelity.loc["all", "cells"] == 150  # every thesis cell has a counterpart in the quick grid
+    assert list(fidelity.index) == ["clean", "FGSM", "FGSM_A", "NewtonFool", "NewtonFool_A", "all"]
 
 
 def test_report_entry_point_writes_and_logs_everything(quick_store, tmp_path):
