@@ -7,6 +7,7 @@ import re
 
 import keras
 import mlflow
+import tensorflow as tf
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -40,7 +41,9 @@ def aliases_for(settings: dict, alias: str | None = None) -> tuple[str, ...]:
 
 def log(model: keras.Model) -> None:
     """Log ``model`` (Keras native ``.keras`` format) to the active run as artifact ``model``."""
-    mlflow.keras.log_model(model, name="model")
+    # Requirements given, not inferred: inference starts a Python subprocess per model (~10 s each).
+    mlflow.keras.log_model(model, name="model", pip_requirements=[f"tensorflow=={tf.__version__}",
+                                                                   f"keras=={keras.__version__}"])
 
 
 def ensure_registered(run_id: str, variant: str, aliases: tuple[str, ...]) -> None:
