@@ -47,10 +47,6 @@ class TestTransform:
         if method is not None:
             object.__setattr__(self, "heatmap_params", heatmaps.resolve_params(method, self.heatmap_params))
 
-    @property
-    def uses_heatmaps(self) -> bool:
-        return test_set(self.name).heatmap is not None
-
     def _explainer(self) -> keras.Model:
         if self.explainer is None:
             raise ValueError(f"Test set '{self.name}' needs an explainer model to compute its heatmaps "
