@@ -36,7 +36,9 @@ def report(profile: str = "thesis", output: str = "reports", data: str | None = 
     folder = Path(output) / profile
     with workflow.entry_run("report", {"profile": profile, "base_profile": profile},
                             {"output": output, "data": data or ""}) as active:
-        written = results.write_report(cells, folder)
+        curves = results.collect_curves(mlflow.get_tracking_uri(), mlflow.get_experiment(tracking.experiment_id()).name,
+                                        profile=profile)
+        written = results.write_report(cells, folder, curves=curves)
         if data:
             gallery = _gallery(profile, data, folder)
             if gallery:

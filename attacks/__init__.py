@@ -2,8 +2,8 @@
 
     x_adv = attacks.generate(model, images, labels, "newtonfool", max_iter=100, eta=0.01)
 
-Attacks (``attacks.ATTACKS``): fgsm, pgd, newtonfool, autoattack, square,
-hopskipjump. Models output logits; NewtonFool runs on a softmax head.
+Attacks (``attacks.ATTACKS``): fgsm, pgd, pgd_transfer (PGD crafted on another
+model), newtonfool, autoattack, square, hopskipjump. Models output logits; NewtonFool runs on a softmax head.
 """
 
 import warnings
@@ -14,7 +14,7 @@ warnings.filterwarnings("ignore", message="PyTorch not found", category=UserWarn
 from attacks.classifier import Classifier, as_classifier  # noqa: E402
 from attacks.estimator import CompiledClassifier, compiled_estimator  # noqa: E402
 from attacks.generate import ENGINES, art_estimator, generate  # noqa: E402
-from attacks.registry import ATTACKS, Attack, get, register, resolve_params  # noqa: E402
+from attacks.registry import ATTACKS, Attack, crafting, get, register, resolve_params  # noqa: E402
 
 __all__ = [
     "ATTACKS",
@@ -25,6 +25,7 @@ __all__ = [
     "art_estimator",
     "as_classifier",
     "compiled_estimator",
+    "crafting",
     "generate",
     "get",
     "register",

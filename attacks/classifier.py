@@ -48,7 +48,8 @@ def as_classifier(model) -> Classifier:
         shape = tuple(model.inputs[0].shape[1:])
         if any(d is None for d in shape):
             raise ValueError(f"Attacks need a fixed input shape. Received: input shape {shape} on '{model.name}'")
+        weak = weakref.ref(model)  # the cache entry must not keep its own key (the model) alive
         _WRAPPED[model] = Classifier(
-            lambda images: model(images, training=False), shape, model.outputs[0].shape[-1], model.name
+            lambda images: weak()(images, training=False), shape, model.outputs[0].shape[-1], model.name
         )
     return _WRAPPED[model]

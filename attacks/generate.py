@@ -9,7 +9,7 @@ import checks
 from attacks.classifier import Classifier, as_classifier
 from attacks.estimator import compiled_estimator
 from attacks.fast_paths import Progress
-from attacks.registry import get, resolve_params
+from attacks.registry import crafting, resolve_params
 
 ENGINES = ("fast", "compiled", "art")
 
@@ -50,7 +50,8 @@ def generate(
             HopSkipJump ignore them: they always leave the predicted class,
             as in their papers and in ART. ``None``, or the attack parameter
             ``label_source="predicted"`` (FGSM): the model's predictions, as in ART.
-        name: one of ``attacks.ATTACKS``.
+        name: one of ``attacks.ATTACKS``. A transfer record (``pgd_transfer``)
+            crafts with its source attack (``pgd``) on ``model``, the source model.
         batch_size: images per compiled call.
         engine: ``"fast"`` (the record's whole-attack fast path where it has
             one that applies, else as ``"compiled"``), ``"compiled"`` (ART's attack class on
@@ -58,10 +59,11 @@ def generate(
             estimator: the reference, slow).
         seed: seeds NumPy's global generator, which ART's random attacks use.
         progress: optional ``progress(done, total)`` callback (fast engine).
-        **params: attack parameters, see ``attacks.ATTACKS[name].defaults``.
+        **params: attack parameters, see ``attacks.ATTACKS[name].defaults``
+            (a transfer record: its source attack's).
     """
-    attack = get(name)
-    resolved = resolve_params(name, params)
+    attack = crafting(name)
+    resolved = resolve_params(attack.name, params)
     checks.one_of("engine", engine, ENGINES)
     batch_size = checks.positive_int("batch_size", batch_size)
     classifier = as_classifier(model)

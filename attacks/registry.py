@@ -46,7 +46,15 @@ class Attack:
     # fast_path(classifier, images, y, batch_size, progress, **params) -> adversarial images, or None
     # where it does not apply (then ART's attack runs); it must equal ART's result (tests check it).
     fast_path: Callable | None = None
-
+    orders: tuple[str, ...] = ("before", "after", "adaptive")  # the orders it can be evaluated in
+    # "all" test sets, or "own": only the original test set and the evaluated model's own (costly attacks)
+    scope: str = "all"
+    # A transfer attack: adversarials crafted by this other attack on a source model (the undefended one),
+    # then passed through the evaluated model's defense. It has no parameters of its own: the source's.
+    transfer_from: str | None = None
+    # Profile setting limiting how many test images the attack runs on (evenly spaced; 0 = all).
+    images_key: str | None = None
+    gradient_free: bool = False  # uses model outputs only (a check against gradient masking)
 
 
 def _fgsm(estimator, batch_size, norm, eps, label_source):
@@ -55,11 +63,11 @@ def _fgsm(estimator, batch_size, norm, eps, label_source):
     return FastGradientMethod(estimator, norm=_norm(norm), eps=eps, eps_step=eps, batch_size=batch_size)
 
 
-def _pgd(estimator, batch_size, norm, eps, eps_step, max_iter, num_random_init):
+def _pgd(estimator, batch_size, norm, eps, step_fraction, max_iter, num_random_init):
     from art.attacks.evasion import ProjectedGradientDescentNumpy
 
     return ProjectedGradientDescentNumpy(
-        estimator, norm=_norm(norm), eps=eps, eps_step=eps_step, max_iter=max_iter,
+        estimator, norm=_norm(norm), eps=eps, eps_step=eps * step_fraction, max_iter=max_iter,
         num_random_init=num_random_init, batch_size=batch_size, verbose=False,
     )
 
@@ -97,10 +105,18 @@ def _hopskipjump(estimator, batch_size, norm, max_iter, max_eval, init_eval, ini
 ATTACKS: dict[str, Attack] = {}
 
 
+SCOPES = ("all", "own")
+
+
 def register(attack: Attack) -> Attack:
     """Add ``attack`` to the registry (a name may be registered once)."""
     if attack.name in ATTACKS:
         raise ValueError(f"Attack already registered. Received: attack={attack.name!r}")
+    checks.one_of("scope", attack.scope, SCOPES)
+    if attack.transfer_from is not None and attack.transfer_from not in ATTACKS:
+        raise ValueError(f"transfer_from must name a registered attack. Received: transfer_from={attack.transfer_from!r}")
+    if not attack.orders or any(o not in ("before", "after", "adaptive") for o in attack.orders):
+        raise ValueError(f"orders must be a non-empty subset of before, after, adaptive. Received: orders={attack.orders}")
     ATTACKS[attack.name] = attack
     return attack
 
@@ -110,8 +126,13 @@ for _attack in (
            description="Fast Gradient Sign Method (Goodfellow et al., 2015)",
            choices={"norm": NORMS, "label_source": LABEL_SOURCES}, label="FGSM",
            profile_keys={"eps": "fgsm_eps", "label_source": "fgsm_labels"}, fast_path=fgsm_fast_path),
-    Attack("pgd", _pgd, {"norm": "inf", "eps": EPS_8, "eps_step": EPS_2, "max_iter": 10, "num_random_init": 0},
-           description="Projected Gradient Descent (Madry et al., 2018)", choices={"norm": NORMS}, label="PGD"),
+    Attack("pgd", _pgd, {"norm": "inf", "eps": EPS_8, "step_fraction": 0.25, "max_iter": 20, "num_random_init": 1},
+           description="Projected Gradient Descent (Madry et al., 2018): random start, step eps * step_fraction",
+           choices={"norm": NORMS}, label="PGD",
+           profile_keys={"eps": "pgd_eps", "max_iter": "pgd_max_iter"}),
+    Attack("pgd_transfer", None, {}, description="PGD adversarials crafted on the undefended (explainer) model, "
+           "then passed through the evaluated model's defense (a transfer check)", label="PGD transfer",
+           orders=("after",), transfer_from="pgd"),
     Attack("newtonfool", _newtonfool, {"max_iter": 100, "eta": 0.01}, head="probabilities",
            uses_labels=False, description="NewtonFool (Jang et al., 2017) on softmax probabilities",
            label="NewtonFool", profile_keys={"max_iter": "newtonfool_max_iter", "eta": "newtonfool_eta"},
@@ -120,12 +141,14 @@ for _attack in (
            description="AutoAttack ensemble as ART builds it (Croce & Hein, 2020)", choices={"norm": NORMS},
            label="AutoAttack"),
     Attack("square", _square, {"norm": "inf", "eps": EPS_8, "max_iter": 100, "p_init": 0.8, "nb_restarts": 1},
-           description="Square Attack, score-based (Andriushchenko et al., 2020)", choices={"norm": ("inf", "2")},
-           label="Square"),
+           description="Square Attack, score-based (Andriushchenko et al., 2020): queries outputs, no gradients",
+           choices={"norm": ("inf", "2")}, label="Square",
+           profile_keys={"eps": "square_eps", "max_iter": "square_max_iter"}, scope="own",
+           images_key="square_images", gradient_free=True),
     Attack("hopskipjump", _hopskipjump,
            {"norm": "2", "max_iter": 10, "max_eval": 1000, "init_eval": 100, "init_size": 100},
            uses_labels=False, description="HopSkipJump, decision-based (Chen et al., 2020)",
-           choices={"norm": ("2", "inf")}, label="HopSkipJump"),
+           choices={"norm": ("2", "inf")}, label="HopSkipJump", gradient_free=True),
 ):
     register(_attack)
 
@@ -134,6 +157,12 @@ def get(name: str) -> Attack:
     if name not in ATTACKS:
         raise ValueError(f"Unknown attack. Expected one of {sorted(ATTACKS)}. Received: attack={name!r}")
     return ATTACKS[name]
+
+
+def crafting(name: str) -> Attack:
+    """The record that crafts ``name``'s adversarials: itself, or its ``transfer_from`` source attack."""
+    attack = get(name)
+    return get(attack.transfer_from) if attack.transfer_from else attack
 
 
 def resolve_params(name: str, params: Mapping[str, object]) -> dict:

@@ -5,11 +5,13 @@
     results.write_report(cells, folder)                          # Markdown, CSV, LaTeX, PNG
 """
 
-from results.collect import collect, latest_per_seed
+from results.collect import collect, collect_curves, latest_per_seed
 from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
-from results.figures import bar_figure, heatmap_gallery
+from results.figures import bar_figure, curve_figure, heatmap_gallery
+from results.masking import masking_flags
 from results.report_files import write_report
-from results.tables import cell_summary, column_labels, model_labels, model_table, row_label, row_labels
+from results.tables import (cell_summary, column_labels, model_labels, model_table, row_label, row_labels,
+                            size_table)
 from results.thesis import THESIS_FILE, load_thesis, thesis_difference
 
 __all__ = [
@@ -17,6 +19,10 @@ __all__ = [
     "bar_figure",
     "cell_summary",
     "collect",
+    "collect_curves",
+    "curve_figure",
+    "masking_flags",
+    "size_table",
     "compared_cells",
     "column_labels",
     "fidelity_figure",

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 import evaluation
 from workflow import tracking
 
 COLUMNS = ["variant", "seed", "run_id", "test_set", "attack", "order", "accuracy", "correct", "n",
-           "ci95_low", "ci95_high"]
+           "ci95_low", "ci95_high", "l2", "linf"]
 
 
-def collect(tracking_uri: str | None = None, experiment: str = "pixel-importance",
-            profile: str | None = None) -> pd.DataFrame:
-    """Every grid metric of every FINISHED evaluate run (optionally of one profile), with its counts."""
+def _evaluate_runs(tracking_uri: str | None, experiment: str, profile: str | None):
     client = mlflow.MlflowClient(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
@@ -22,8 +21,17 @@ def collect(tracking_uri: str | None = None, experiment: str = "pixel-importance
     query = "tags.step = 'evaluate' and attributes.status = 'FINISHED'"
     if profile:
         query += f" and tags.profile = '{profile}'"
-    runs = client.search_runs([found.experiment_id], query, order_by=["attributes.start_time DESC"],
-                              max_results=5000)
+    return client, client.search_runs([found.experiment_id], query, order_by=["attributes.start_time DESC"],
+                                      max_results=5000)
+
+
+def collect(tracking_uri: str | None = None, experiment: str = "pixel-importance",
+            profile: str | None = None) -> pd.DataFrame:
+    """Every grid metric of every FINISHED evaluate run (optionally of one profile), with its counts.
+
+    ``l2``/``linf``: the cell's median perturbation size (NaN for clean cells and older runs).
+    """
+    client, runs = _evaluate_runs(tracking_uri, experiment, profile)
     rows = []
     for run in runs:
         counts = _counts(client, run.info.run_id)
@@ -35,9 +43,31 @@ def collect(tracking_uri: str | None = None, experiment: str = "pixel-importance
             rows.append({"variant": run.data.tags.get("variant", ""), "seed": int(run.data.params.get("seed", 0)),
                          "run_id": run.info.run_id, "start_time": run.info.start_time,
                          "test_set": cell.test_set, "attack": cell.attack, "order": cell.order or "none",
-                         "accuracy": value, "correct": correct, "n": n, "ci95_low": low, "ci95_high": high})
+                         "accuracy": value, "correct": correct, "n": n, "ci95_low": low, "ci95_high": high,
+                         **{size: (run.data.metrics.get(evaluation.size_metric_name(size, cell), float("nan"))
+                                   if cell.attack != evaluation.CLEAN else float("nan"))
+                            for size in evaluation.SIZES}})
     frame = pd.DataFrame(rows, columns=COLUMNS + ["start_time"])
     return latest_per_seed(frame)
+
+
+def collect_curves(tracking_uri: str | None = None, experiment: str = "pixel-importance",
+                   profile: str | None = None) -> pd.DataFrame:
+    """The robustness curves (``curves.json``) of the evaluate runs :func:`collect` keeps, one row per point."""
+    client, runs = _evaluate_runs(tracking_uri, experiment, profile)
+    frames = []
+    for run in runs:
+        try:
+            table = tracking.load_table(run.info.run_id, "curves.json", tracking_uri=client.tracking_uri)
+        except Exception:  # noqa: BLE001 - runs without curves (curve_eps empty, older runs)
+            continue
+        frames.append(table.assign(variant=run.data.tags.get("variant", ""),
+                                   seed=int(run.data.params.get("seed", 0)), run_id=run.info.run_id,
+                                   start_time=run.info.start_time))
+    columns = ["variant", "seed", "run_id", *evaluation.curves.COLUMNS]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return latest_per_seed(pd.concat(frames, ignore_index=True))[columns]
 
 
 def _counts(client: mlflow.MlflowClient, run_id: str) -> dict:
@@ -55,3 +85,19 @@ def latest_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
         return frame.drop(columns=["start_time"], errors="ignore")
     newest = frame.groupby(["variant", "seed"])["start_time"].transform("max")
     return frame[frame["start_time"] == newest].drop(columns=["start_time"]).reset_index(drop=True)
+
+
+def collect_outcomes(tracking_uri: str | None = None, experiment: str = "pixel-importance",
+                     profile: str | None = None) -> dict[tuple[str, int], dict[str, np.ndarray]]:
+    """(variant, seed) -> the newest evaluate run's ``outcomes.npz`` (metric -> per-image "correct")."""
+    client, runs = _evaluate_runs(tracking_uri, experiment, profile)
+    found: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+    for run in runs:  # newest first
+        key = (run.data.tags.get("variant", ""), int(run.data.params.get("seed", 0)))
+        if key in found:
+            continue
+        try:
+            found[key] = tracking.load_arrays(run.info.run_id, "outcomes.npz", tracking_uri=client.tracking_uri)
+        except Exception:  # noqa: BLE001 - runs from before outcomes were logged
+            continue
+    return found

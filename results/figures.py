@@ -76,3 +76,41 @@ def heatmap_gallery(images: np.ndarray, maps: dict, blurred: dict, entire_blur: 
                 axes[i, j].set_title(title, fontsize=7)
     figure.tight_layout()
     return figure
+
+
+def curve_figure(curves: pd.DataFrame, variant: str) -> plt.Figure:
+    """Accuracy against the L-inf budget for one model: a panel per test set, a line per attack and order.
+
+    Bands: the 95% Wilson interval of the pooled count over seeds (the point is the mean over seeds).
+    """
+    from evaluation.statistics import wilson_interval
+    from results.masking import CURVE_EPS_255, CURVE_LIMIT
+
+    mine = curves[curves["variant"] == variant]
+    test_sets = list(dict.fromkeys(mine["test_set"]))
+    figure, axes = plt.subplots(1, max(len(test_sets), 1), figsize=(5.2 * max(len(test_sets), 1), 3.8), dpi=120,
+                                squeeze=False)
+    styles = {"before": ":", "after": "--", "adaptive": "-"}
+    for panel, test_set in zip(axes[0], test_sets):
+        for (attack, order), line in mine[mine["test_set"] == test_set].groupby(["attack", "order"], sort=False):
+            points = line.groupby("eps_255", sort=True).agg(accuracy=("accuracy", "mean"), correct=("correct", "sum"),
+                                                            n=("n", "sum"))
+            bands = [wilson_interval(int(c), int(n)) for c, n in zip(points["correct"], points["n"])]
+            x = points.index.to_numpy(dtype=float)
+            drawn = panel.plot(x, 100 * points["accuracy"], styles.get(order, "-"), marker="o", markersize=3,
+                               label=row_label(attack, order))
+            panel.fill_between(x, [100 * b[0] for b in bands], [100 * b[1] for b in bands],
+                               color=drawn[0].get_color(), alpha=0.15, linewidth=0)
+        panel.axhline(100 * CURVE_LIMIT, color="grey", linewidth=0.6)
+        panel.axvline(CURVE_EPS_255, color="grey", linewidth=0.6)
+        panel.set_xscale("symlog", linthresh=1.0)
+        panel.set_xlabel("L-inf budget eps (x 1/255)")
+        panel.set_ylabel("accuracy (%)")
+        panel.set_ylim(0, 100)
+        panel.grid(alpha=0.3)
+        panel.set_title(f"test set: {column_labels().get(test_set, test_set)}", fontsize=9)
+        panel.legend(fontsize=7)
+    figure.suptitle(f"Model trained on {model_labels().get(variant, variant)}: accuracy vs budget "
+                    "(band: 95% interval; grey: 10% at 16/255)", fontsize=10)
+    figure.tight_layout()
+    return figure

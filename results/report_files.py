@@ -10,8 +10,9 @@ import pandas as pd
 import defense
 from evaluation.orders import ORDER_RECORDS
 from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
-from results.figures import bar_figure
-from results.tables import model_labels, model_table, row_label
+from results.figures import bar_figure, curve_figure
+from results.masking import masking_flags
+from results.tables import column_labels, model_labels, model_table, row_label, size_table
 from results.thesis import load_thesis, thesis_difference, thesis_table
 
 
@@ -66,8 +67,64 @@ def _fidelity(cells: pd.DataFrame, thesis: pd.DataFrame, folder: Path, written: 
             "![ours against the thesis](figures/fidelity.png)", ""]
 
 
-def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = None) -> list[Path]:
-    """Every table and figure for ``cells`` (from :func:`results.collect`); returns the files written."""
+def _masking(cells: pd.DataFrame, curves: pd.DataFrame | None, folder: Path, written: list[Path]) -> list[str]:
+    flags = masking_flags(cells, curves)
+    flags.to_csv(folder / "masking_flags.csv", index=False)
+    written.append(folder / "masking_flags.csv")
+    lines = ["## Gradient-masking checks", "",
+             "Flagged when the score-based Square attack (no gradients) beats the strongest white-box adaptive "
+             "attack by more than both 95% intervals allow; when adaptive PGD at 16/255 leaves more than 10% "
+             "accuracy on a robustness curve; or when adaptive PGD does worse than adaptive FGSM at the same "
+             "budget by more than one image. A flag means the white-box numbers of that cell overstate "
+             "robustness.", ""]
+    if flags.empty:
+        return lines + ["No cell flagged.", ""]
+    shown = flags.assign(variant=flags["variant"].map(lambda v: model_labels().get(v, v)),
+                         test_set=flags["test_set"].map(lambda t: column_labels().get(t, t)))
+    table = shown.set_index("variant")[["test_set", "check", "detail"]]
+    return lines + [markdown(table, "model"), ""]
+
+
+def _curves(curves: pd.DataFrame, folder: Path, written: list[Path]) -> list[str]:
+    if curves is None or curves.empty:
+        return []
+    curves.to_csv(folder / "curves.csv", index=False)
+    written.append(folder / "curves.csv")
+    lines = ["## Robustness curves", "",
+             "Accuracy against the L-inf budget on the original test set and each model's own, FGSM in every "
+             "order and adaptive PGD (BPDA through the blur); eps = 0 is clean accuracy.", ""]
+    for variant in [v for v in model_labels() if v in set(curves["variant"])]:
+        path = folder / "figures" / f"curve_{variant}.png"
+        figure = curve_figure(curves, variant)
+        figure.savefig(path)
+        plt.close(figure)
+        written.append(path)
+        lines += [f"![curves of the model trained on {model_labels()[variant]}](figures/{path.name})", ""]
+    return lines
+
+
+def _sizes(cells: pd.DataFrame) -> list[str]:
+    """Median perturbation sizes of the unbounded attacks (no eps budget), beside their accuracies."""
+    import attacks
+
+    unbounded = [a for a in dict.fromkeys(cells["attack"]) if a in attacks.ATTACKS
+                 and "eps" not in attacks.crafting(a).defaults]
+    if not unbounded or "l2" not in cells:
+        return []
+    lines = ["## Perturbation sizes of the unbounded attacks", "",
+             "Accuracy %, then the median L2 and L-inf size of what the attack changed (on [0, 1] pixels; "
+             "a 32x32x3 image changed by 8/255 everywhere has L2 = 1.74).", ""]
+    for variant in [v for v in model_labels() if v in set(cells["variant"])]:
+        table = size_table(cells, variant, unbounded)
+        if not table.empty:
+            lines += [f"### Model trained on {model_labels()[variant]}", "", markdown(table, "attack"), ""]
+    return lines
+
+
+def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = None,
+                 curves: pd.DataFrame | None = None) -> list[Path]:
+    """Every table and figure for ``cells`` (from :func:`results.collect`) and ``curves``
+    (:func:`results.collect_curves`); returns the files written."""
     folder = Path(folder)
     (folder / "tables").mkdir(parents=True, exist_ok=True)
     (folder / "figures").mkdir(parents=True, exist_ok=True)
@@ -106,6 +163,9 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
             plt.close(figure)
             written.append(path)
             lines += [f"![{row_label(attack, order)}](figures/{path.name})", ""]
+    lines += _masking(cells, curves, folder, written)
+    lines += _curves(curves, folder, written)
+    lines += _sizes(cells)
     (folder / "report.md").write_text("\n".join(lines))
     written.append(folder / "report.md")
     return written

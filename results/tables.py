@@ -99,3 +99,25 @@ def model_table(cells: pd.DataFrame, variant: str, numeric: bool = False, field:
                 entries.append(format_cell(summary))
         data[column] = entries
     return pd.DataFrame(data, index=[label for label, _, _ in labels])
+
+
+def size_table(cells: pd.DataFrame, variant: str, attack_names: list[str]) -> pd.DataFrame:
+    """Rows: each attack and order; columns: test sets; cell "accuracy · L2 · L-inf" (medians, mean over seeds)."""
+    mine = cells[(cells["variant"] == variant) & cells["attack"].isin(attack_names)]
+    rows = {}
+    for attack in attack_names:
+        for order in ORDER_RECORDS:
+            chosen = mine[(mine["attack"] == attack) & (mine["order"] == order)]
+            if chosen.empty:
+                continue
+            entries = []
+            for test_set in column_labels():
+                values = chosen[chosen["test_set"] == test_set]
+                if values.empty:
+                    entries.append(MISSING)
+                    continue
+                l2, linf = values["l2"].astype(float).mean(), values["linf"].astype(float).mean()
+                sizes = "" if math.isnan(l2) else f" · L2 {l2:.2f} · L∞ {255 * linf:.1f}/255"
+                entries.append(f"{100 * values['accuracy'].mean():.1f}{sizes}")
+            rows[row_label(attack, order)] = entries
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(column_labels().values()))

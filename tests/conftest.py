@@ -92,3 +92,28 @@ def _isolated_mlflow_state():
         del os.environ[key]
     os.environ.update(saved)
     mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="session")
+def synthetic_cnn():
+    """A small CNN trained on a synthetic task (class = which image quadrant holds a bright square).
+
+    Returns (model, test images, test labels); clean test accuracy above 80%.
+    """
+    import numpy as np
+
+    import classifiers
+
+    rng = np.random.default_rng(0)
+    n = 240
+    y = rng.integers(0, 3, n)
+    x = rng.random((n, 32, 32, 3)).astype(np.float32) * 0.4
+    for i, label in enumerate(y):
+        r, c = [(2, 2), (2, 18), (18, 10)][label]
+        x[i, r:r + 12, c:c + 12] += 0.5
+    classifiers.make_deterministic(0)
+    model = classifiers.build("small_cnn", 3, width=8)
+    classifiers.train(model, x[:180], y[:180], classifiers.Recipe(epochs=8, batch_size=16, learning_rate=3e-3))
+    x_test, y_test = x[180:], y[180:]
+    assert (classifiers.predict_labels(model, x_test) == y_test).mean() > 0.8
+    return model, x_test, y_test

@@ -11,21 +11,8 @@ from defense import TestTransform
 
 
 @pytest.fixture(scope="module")
-def trained():
-    """A small CNN trained on a synthetic task: class = which image quadrant holds a bright square."""
-    rng = np.random.default_rng(0)
-    n = 240
-    y = rng.integers(0, 3, n)
-    x = rng.random((n, 32, 32, 3)).astype(np.float32) * 0.4
-    for i, label in enumerate(y):
-        r, c = [(2, 2), (2, 18), (18, 10)][label]
-        x[i, r:r + 12, c:c + 12] += 0.5
-    classifiers.make_deterministic(0)
-    model = classifiers.build("small_cnn", 3, width=8)
-    classifiers.train(model, x[:180], y[:180], classifiers.Recipe(epochs=8, batch_size=16, learning_rate=3e-3))
-    x_test, y_test = x[180:], y[180:]
-    assert (classifiers.predict_labels(model, x_test) == y_test).mean() > 0.8
-    return model, x_test, y_test
+def trained(synthetic_cnn):
+    return synthetic_cnn
 
 
 def test_before_is_attack_on_transformed_images(trained):
@@ -57,7 +44,7 @@ def test_defended_classifier_forward_is_model_of_transform(trained):
 def test_adaptive_attack_is_at_least_as_strong_as_attacking_before_the_blur_is_known(trained, test_set):
     model, x, y = trained
     transform = TestTransform(test_set, explainer=model, sigma=2.0, keep_fraction=0.15)
-    params = {"eps": 16 / 255, "eps_step": 4 / 255, "max_iter": 5}
+    params = {"eps": 16 / 255, "step_fraction": 0.25, "max_iter": 5}
     accuracy = {
         order: (classifiers.predict_labels(model, evaluation.attack_inputs(
             model, transform, x, y, "pgd", order, **params)) == y).mean()

@@ -18,7 +18,7 @@ import results
 from workflow import entry_run, profiles, reproduce, tracking
 
 TINY_PROFILE = {**profiles.PROFILES["quick"], "images_per_class": 12, "train_per_class": 8, "epochs": 1,
-                "attacks": "bim", "adaptive_attacks": "none"}
+                "attacks": "bim", "adaptive_attacks": "none", "curve_eps": ""}
 
 
 def _brightness(model):

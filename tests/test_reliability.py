@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import REPO, create_experiment, run_command, subprocess_env
 
 TINY = ["--profile", "quick", "--images_per_class", "30", "--train_per_class", "20", "--epochs", "2",
-        "--attacks", "fgsm", "--adaptive_attacks", "fgsm"]
+        "--attacks", "fgsm", "--adaptive_attacks", "fgsm", "--curve_eps", "none"]
 TINY_MODEL = "models:/pixel-importance.none@tiny"  # TINY changes the profile: its models get an alias of their own
 
 

@@ -27,7 +27,10 @@ STEPS = ("train", "heatmaps", "attack", "evaluate")
     ({"epochs": "0"}, "Received: epochs='0'"),
     ({"batch_size": "2.5"}, "Received: batch_size='2.5'"),
     ({"attacks": "fgsm,deepfool"}, "Received: attacks='fgsm,deepfool'"),
-    ({"adaptive_attacks": "newtonfool", "attacks": "fgsm"}, "Received: adaptive_attacks='newtonfool'"),
+    ({"adaptive_attacks": "pgd_transfer"}, "Received: adaptive_attacks='pgd_transfer'"),
+    ({"curve_eps": "0,-2"}, "Received: curve_eps='0,-2'"),
+    ({"square_images": "-1"}, "Received: square_images='-1'"),
+    ({"pgd_eps": "0"}, "Setting pgd_eps (pgd's eps)"),
     ({"model": "vgg"}, "Received: model='vgg'"),
     ({"colour": "red"}, "Unknown setting(s) ['colour']"),
 ])
@@ -117,21 +120,49 @@ def test_quick_reproduce_logs_the_full_grid(quick_store):
     evaluations = [r for r in _step_runs(quick_store["uri"]) if r.data.tags["step"] == "evaluate"]
     assert sorted(r.data.tags["variant"] for r in evaluations) == sorted(defense.variants())
     quick = profiles.resolve("quick")
-    expected = [evaluation.metric_name(*c) for c in evaluation.cells(
-        profiles.parse_attack_list(quick["attacks"], "attacks"),
-        profiles.parse_attack_list(quick["adaptive_attacks"], "adaptive_attacks"))]
     for run in evaluations:
+        own = defense.variant(run.data.tags["variant"]).name
+        cells = evaluation.cells(profiles.parse_attack_list(quick["attacks"], "attacks"),
+                                 profiles.parse_attack_list(quick["adaptive_attacks"], "adaptive_attacks"), own)
+        expected = [evaluation.metric_name(*c) for c in cells]
+        # the new rows: adaptive PGD everywhere, Square on the original and the model's own test set, transfer
+        assert f"accuracy/{own}/square/adaptive" in expected and "accuracy/original/square/adaptive" in expected
+        assert len([c for c in cells if c.attack == "square"]) == len({"original", own})
+        assert all(f"accuracy/{t}/pgd/adaptive" in expected and f"accuracy/{t}/pgd_transfer/after" in expected
+                   for t in defense.test_sets())
         grid = {k: v for k, v in run.data.metrics.items() if evaluation.parse_metric(k)}
         assert sorted(grid) == sorted(expected)
         mlflow.set_tracking_uri(quick_store["uri"])
         table = tracking.load_table(run.info.run_id, "cells.json")
         assert len(table) == len(expected)
         for row in table.itertuples():
-            assert row.n == 3 * 50
+            assert row.n == (quick["square_images"] if row.attack == "square" else 3 * 50)
             assert math.isclose(grid[row.metric], row.correct / row.n)
             assert row.ci95_low <= row.accuracy <= row.ci95_high
         # an attack costs accuracy: FGSM on the original test set is below clean accuracy
         assert grid["accuracy/original/fgsm/before"] < grid["accuracy/original/none"]
+
+
+def test_quick_reproduce_logs_perturbation_sizes_and_robustness_curves(quick_store):
+    quick = profiles.resolve("quick")
+    budgets = evaluation.parse_curve_eps(quick["curve_eps"])
+    mlflow.set_tracking_uri(quick_store["uri"])
+    for run in [r for r in _step_runs(quick_store["uri"]) if r.data.tags["step"] == "evaluate"]:
+        metrics = run.data.metrics
+        assert 0 < metrics["linf/original/fgsm/before"] <= quick["fgsm_eps"] + 1e-6
+        assert 0 < metrics["linf/original/square/adaptive"] <= quick["square_eps"] + 1e-6
+        assert metrics["l2/lrp_eps/newtonfool/after"] > 0 and "l2/original/none" not in metrics
+        own = defense.variant(run.data.tags["variant"]).name
+        curves = tracking.load_table(run.info.run_id, "curves.json")
+        assert set(curves["test_set"]) == {"original", own}
+        assert tuple(sorted(set(curves["eps_255"]))) == budgets
+        assert (curves["n"] == quick["curve_images"]).all()
+        for test_set, lines in curves.groupby("test_set"):
+            assert lines[lines["eps_255"] == 0]["accuracy"].nunique() == 1  # eps 0: clean, every line
+            pgd = lines[(lines["attack"] == "pgd")].set_index("eps_255")["accuracy"]
+            assert pgd[max(budgets)] < pgd[0]
+            if test_set == "original":  # undefended: adaptive PGD is plain PGD, and 16/255 breaks these models
+                assert pgd[max(budgets)] <= 0.10
 
 
 def test_the_launchers_run_is_the_entry_points_run_with_every_step_nested(quick_store):
@@ -189,7 +220,8 @@ def test_two_seeds_run_the_grid_twice_with_the_images_fixed(tmp_path, data_root)
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tracking.configure(uri)
-    tiny = {"images_per_class": 12, "train_per_class": 8, "epochs": 1, "attacks": "none", "adaptive_attacks": "none"}
+    tiny = {"images_per_class": 12, "train_per_class": 8, "epochs": 1, "attacks": "none", "adaptive_attacks": "none",
+            "curve_eps": "none"}
     result = reproduce.reproduce("quick", str(data_root), seeds="0,1", **tiny)
     assert sorted(result["by_seed"]) == [0, 1] and result["cells"] == result["by_seed"][0]["cells"]
     first, second = (result["by_seed"][seed]["train_runs"] for seed in (0, 1))
@@ -201,5 +233,8 @@ def test_two_seeds_run_the_grid_twice_with_the_images_fixed(tmp_path, data_root)
     cells = results.collect(uri, profile="quick+custom")
     assert cells.groupby("variant")["run_id"].nunique().to_dict() == {v: 2 for v in defense.variants()}
     assert results.model_table(cells, "lrp_eps").loc["LRP-eps", "Blur"].endswith("(2 seeds)")
+    assert set(cells["attack"]) == {"none"}  # every seed keeps the given settings (attacks=none): no attack ran
+    assert not client.search_runs([client.get_experiment_by_name("pixel-importance").experiment_id],
+                                  "tags.step = 'attack'")
     with pytest.raises(ValueError, match="Received: seeds='0,x'"):
         reproduce.reproduce("quick", str(data_root), seeds="0,x", **tiny)

@@ -187,18 +187,19 @@ def log_arrays(filename: str, **arrays: np.ndarray) -> None:
         mlflow.log_artifact(str(path))
 
 
-def load_arrays(run_id: str, filename: str) -> dict[str, np.ndarray]:
+def load_arrays(run_id: str, filename: str, tracking_uri: str | None = None) -> dict[str, np.ndarray]:
     """The arrays of a logged ``.npz`` artifact: a new dict each call, of read-only arrays.
 
     A run's artifacts never change, so they are cached by (run id, file name), LRU-bounded.
     """
-    return dict(_load_arrays(run_id, filename))
+    return dict(_load_arrays(run_id, filename, tracking_uri))
 
 
 @functools.lru_cache(maxsize=LOADED_ARTIFACTS)
-def _load_arrays(run_id: str, filename: str) -> tuple[tuple[str, np.ndarray], ...]:
+def _load_arrays(run_id: str, filename: str, tracking_uri: str | None) -> tuple[tuple[str, np.ndarray], ...]:
     with tempfile.TemporaryDirectory() as folder:
-        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=filename, dst_path=folder)
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=filename, dst_path=folder,
+                                                   tracking_uri=tracking_uri)
         with np.load(path) as data:
             arrays = {k: data[k] for k in data.files}
     for array in arrays.values():

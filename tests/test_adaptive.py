@@ -1,0 +1,204 @@
+"""Adaptive evaluation: BPDA PGD, the black-box Square check, transfer, robustness curves, masking flags."""
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+import attacks
+import classifiers
+import evaluation
+import results
+from attacks.estimator import CompiledClassifier
+from defense import TestTransform
+
+
+def _accuracy(model, images, labels) -> float:
+    return float((classifiers.predict_labels(model, images) == labels).mean())
+
+
+def test_bpda_pgd_through_an_identity_defense_is_plain_pgd(synthetic_cnn):
+    model, x, y = synthetic_cnn
+    # keep_fraction=1 keeps every pixel: T is the identity, reached through the real BPDA machinery
+    identity = TestTransform("gradient", explainer=model, sigma=2.0, keep_fraction=1.0)
+    params = {"eps": 8 / 255, "max_iter": 10}
+    plain = attacks.generate(model, x, y, "pgd", seed=3, **params)
+    adaptive = evaluation.attack_inputs(model, identity, x, y, "pgd", "adaptive", seed=3, **params)
+    np.testing.assert_allclose(adaptive, plain, atol=1e-6)
+    assert np.abs(plain - x).max() == pytest.approx(8 / 255, abs=1e-6)
+
+
+def test_bpda_pgd_is_at_least_as_strong_as_adaptive_fgsm_behind_a_real_keep_mask_blur(synthetic_cnn):
+    model, x, y = synthetic_cnn
+    transform = TestTransform("input_x_gradient", explainer=model, sigma=2.0, keep_fraction=0.15)
+    eps = 8 / 255
+    fgsm = _accuracy(model, evaluation.attack_inputs(model, transform, x, y, "fgsm", "adaptive", eps=eps), y)
+    pgd = _accuracy(model, evaluation.attack_inputs(model, transform, x, y, "pgd", "adaptive", eps=eps), y)
+    clean = _accuracy(model, transform(x), y)
+    assert pgd <= fgsm + 1 / len(y)
+    assert pgd < clean
+
+
+def test_pgd_record_has_random_start_twenty_steps_and_a_quarter_budget_step():
+    record = attacks.get("pgd")
+    assert record.defaults["max_iter"] >= 20 and record.defaults["num_random_init"] >= 1
+    assert record.defaults["step_fraction"] == 0.25
+
+
+def test_square_goes_through_art_on_the_defended_pipeline_and_never_asks_for_a_gradient(synthetic_cnn, monkeypatch):
+    from art.attacks.evasion import SquareAttack
+
+    model, x, y = synthetic_cnn
+    calls = {"predict": 0, "square": 0}
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("Square asked for a gradient")
+
+    for name in ("loss_gradient", "class_gradient"):
+        monkeypatch.setattr(CompiledClassifier, name, refuse)
+    original_predict, original_generate = CompiledClassifier.predict, SquareAttack.generate
+
+    def counted_predict(self, *args, **kwargs):
+        calls["predict"] += 1
+        return original_predict(self, *args, **kwargs)
+
+    def counted_generate(self, *args, **kwargs):
+        calls["square"] += 1
+        assert "+" in self.estimator.classifier.name  # f o T, not f
+        return original_generate(self, *args, **kwargs)
+
+    monkeypatch.setattr(CompiledClassifier, "predict", counted_predict)
+    monkeypatch.setattr(SquareAttack, "generate", counted_generate)
+    transform = TestTransform("blur", sigma=2.0)
+    attacked = evaluation.attack_cell(model, transform, x[:20], y[:20], "square", "adaptive", eps=16 / 255,
+                                      max_iter=10)
+    assert calls["square"] == 1 and calls["predict"] >= 10
+    assert attacked.linf.max() <= 16 / 255 + 1e-6 and attacked.linf.max() > 0
+    assert attacks.get("square").gradient_free and attacks.get("square").scope == "own"
+
+
+def test_transfer_crafts_on_the_source_model_and_only_runs_after(synthetic_cnn):
+    model, x, y = synthetic_cnn
+    transform = TestTransform("blur", sigma=2.0)
+    crafted = attacks.generate(model, x, y, "pgd", eps=8 / 255, max_iter=5)
+    other = classifiers.build("small_cnn", 3, width=4)  # a different (untrained) evaluated model
+    transferred = evaluation.attack_cell(other, transform, x, y, "pgd_transfer", "after", source_model=model,
+                                         eps=8 / 255, max_iter=5)
+    np.testing.assert_allclose(transferred.images, transform(crafted), atol=1e-6)
+    np.testing.assert_allclose(transferred.linf, np.abs(crafted - x).reshape(len(x), -1).max(1), atol=1e-6)
+    with pytest.raises(ValueError, match="Received: order='adaptive'"):
+        evaluation.attack_cell(other, transform, x, y, "pgd_transfer", "adaptive", source_model=model)
+    with pytest.raises(ValueError, match="Received: source_model=None"):
+        evaluation.attack_cell(other, transform, x, y, "pgd_transfer", "after")
+
+
+def test_perturbation_sizes_are_what_the_attack_changed(synthetic_cnn):
+    model, x, y = synthetic_cnn
+    transform = TestTransform("blur", sigma=2.0)
+    before = evaluation.attack_cell(model, transform, x, y, "fgsm", "before", eps=4 / 255)
+    clean = transform(x)
+    np.testing.assert_allclose(before.linf, np.abs(before.images - clean).reshape(len(x), -1).max(1), atol=1e-7)
+    np.testing.assert_allclose(before.l2, np.linalg.norm((before.images - clean).reshape(len(x), -1), axis=1),
+                               rtol=1e-5)
+    assert before.linf.max() <= 4 / 255 + 1e-6
+    newtonfool = evaluation.attack_cell(model, transform, x, y, "newtonfool", "after", max_iter=5)
+    assert np.median(newtonfool.l2) > 0  # unbounded: its size is the thing to report
+
+
+def test_grid_runs_square_on_original_and_own_test_set_only_and_transfer_after_only():
+    cells = evaluation.cells(("fgsm", "pgd_transfer"), ("fgsm", "pgd", "square"), own_test_set="lrp_eps")
+    square = {c.test_set for c in cells if c.attack == "square"}
+    assert square == {"original", "lrp_eps"}
+    assert {c.order for c in cells if c.attack == "pgd_transfer"} == {"after"}
+    assert {c.order for c in cells if c.attack == "pgd"} == {"adaptive"}
+    assert len([c for c in cells if c.attack == "fgsm"]) == 3 * 6
+
+
+def _linear_model(seed=0, shape=(8, 8, 3), classes=3):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape)
+    return keras.Model(inputs, keras.layers.Dense(classes)(keras.layers.Flatten()(inputs)))
+
+
+def test_fgsm_curve_of_a_linear_model_is_the_closed_form_and_starts_at_clean_accuracy():
+    model = _linear_model()
+    weights, bias = model.layers[-1].get_weights()
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 1, (60, 8, 8, 3)).astype(np.float32)
+    y = (x.reshape(60, -1) @ weights + bias).argmax(1)
+    y[::4] = (y[::4] + 1) % 3  # some wrong labels: clean accuracy below 100%
+    budgets = (0, 1, 4, 16)
+    rows = pd.DataFrame(evaluation.robustness_curve(model, TestTransform("original"), x, y, budgets,
+                                                    lines=(("fgsm", "before"),)))
+
+    def closed_form(eps):
+        logits = x.reshape(60, -1) @ weights + bias
+        p = np.exp(logits - logits.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        grad = (p - np.eye(3)[y]) @ weights.T
+        moved = np.clip(x.reshape(60, -1) + eps * np.sign(grad), 0, 1)
+        return float(((moved @ weights + bias).argmax(1) == y).mean())
+
+    for row in rows.itertuples():
+        assert row.accuracy == pytest.approx(closed_form(row.eps), abs=1e-9), row
+    clean = float(((x.reshape(60, -1) @ weights + bias).argmax(1) == y).mean())
+    assert rows[rows["eps_255"] == 0]["accuracy"].iloc[0] == clean
+    assert rows["accuracy"].is_monotonic_decreasing
+
+
+def test_curve_budgets_are_parsed_and_named():
+    assert evaluation.parse_curve_eps("16, 0,0.3,1") == (0.0, 0.3, 1.0, 16.0)
+    assert evaluation.parse_curve_eps("none") == ()
+    with pytest.raises(ValueError, match="Received: curve_eps='1,x'"):
+        evaluation.parse_curve_eps("1,x")
+
+
+class RoundingDefense(TestTransform):
+    """A deliberately masked defense: rounds the image to 1/8 steps, so every input gradient is zero."""
+
+    def __call__(self, images, batch_size=128, progress=None, precomputed_heatmaps=None):
+        return np.round(np.asarray(images, np.float32) * 8) / 8
+
+    def tf_forward(self):
+        return lambda images: tf.stop_gradient(tf.round(images * 8) / 8) + 0.0 * images
+
+
+def _masking_cells(model, transform, x, y, variant):
+    """The adaptive cells and the PGD curve the masking checks read, measured on a toy model."""
+    rows = []
+    for attack, params in (("fgsm", {"eps": 16 / 255}), ("pgd", {"eps": 16 / 255, "max_iter": 10}),
+                           ("square", {"eps": 16 / 255, "max_iter": 100})):
+        result = evaluation.accuracy(classifiers.predict_labels(
+            model, evaluation.attack_inputs(model, transform, x, y, attack, "adaptive", **params)), y)
+        rows.append({"variant": variant, "seed": 0, "test_set": "blur", "attack": attack, "order": "adaptive",
+                     "accuracy": result.value, "correct": result.correct, "n": result.n,
+                     "ci95_low": result.low, "ci95_high": result.high})
+    curve = pd.DataFrame(evaluation.robustness_curve(model, transform, x, y, (0, 16), lines=(("pgd", "adaptive"),),
+                                                     attack_params={"pgd": {"max_iter": 10}}))
+    return pd.DataFrame(rows), curve.assign(variant=variant, seed=0, test_set="blur")
+
+
+def test_masking_is_flagged_on_a_rounding_defense_and_not_on_an_undefended_model():
+    model = _linear_model(shape=(32, 32, 3))
+    weights, bias = model.layers[-1].get_weights()
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0, 1, (60, 32, 32, 3)).astype(np.float32)
+    y = (np.round(x * 8).reshape(60, -1) / 8 @ weights + bias).argmax(1)  # the rounded model is right on all
+
+    undefended_cells, undefended_curve = _masking_cells(model, TestTransform("original"), x, y, "none")
+    masked_cells, masked_curve = _masking_cells(model, RoundingDefense("blur"), x, y, "gradient")
+    assert results.masking_flags(undefended_cells, undefended_curve).empty
+    flags = results.masking_flags(masked_cells, masked_curve)
+    assert set(flags["check"]) == {"black-box beats white-box", "curve does not fall"}
+    assert set(flags["variant"]) == {"gradient"}
+
+
+def test_strength_flag_on_known_cells():
+    cells = pd.DataFrame([
+        {"variant": "none", "seed": 0, "test_set": "blur", "attack": a, "order": "adaptive", "accuracy": acc,
+         "correct": round(acc * 100), "n": 100, "ci95_low": acc - 0.05, "ci95_high": acc + 0.05}
+        for a, acc in (("fgsm", 0.40), ("pgd", 0.42))])
+    assert list(results.masking_flags(cells)["check"]) == ["iterative weaker than one step"]
+    cells.loc[cells["attack"] == "pgd", "accuracy"] = 0.41  # within one image of FGSM: not flagged
+    assert results.masking_flags(cells).empty
