@@ -17,6 +17,7 @@ from pathlib import Path  # noqa: E402
 import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import blur  # noqa: E402
+import findings  # noqa: E402
 import results  # noqa: E402
 from cifar10 import load_split  # noqa: E402
 from workflow import cli, tracking  # noqa: E402
@@ -38,7 +39,10 @@ def report(profile: str = "thesis", output: str = "reports", data: str | None = 
                             {"output": output, "data": data or ""}) as active:
         curves = results.collect_curves(mlflow.get_tracking_uri(), mlflow.get_experiment(tracking.experiment_id()).name,
                                         profile=profile)
-        written = results.write_report(cells, folder, curves=curves)
+        overlap = results.collect_overlap(mlflow.get_tracking_uri(), mlflow.get_experiment(tracking.experiment_id()).name,
+                                          profile=profile)
+        written = results.write_report(cells, folder, curves=curves, overlap=overlap)
+        written.append(_findings(profile, folder))
         if data:
             gallery = _gallery(profile, data, folder)
             if gallery:
@@ -48,6 +52,20 @@ def report(profile: str = "thesis", output: str = "reports", data: str | None = 
         tracking.log(f"report: {len(written)} files in {folder}")
     return {"run_id": active.info.run_id, "folder": str(folder), "files": [str(p) for p in written],
             "variants": sorted(set(cells["variant"]))}
+
+
+def _findings(profile: str, folder: Path) -> Path:
+    """``findings.md`` (and its two tables as CSV): every claim's paired tests and computed verdict."""
+    outcomes = results.collect_outcomes(mlflow.get_tracking_uri(),
+                                        mlflow.get_experiment(tracking.experiment_id()).name, profile=profile)
+    comparisons, claims = findings.evaluate_claims(outcomes)
+    comparisons.to_csv(folder / "findings_comparisons.csv", index=False)
+    claims.to_csv(folder / "findings_claims.csv", index=False)
+    path = folder / "findings.md"
+    path.write_text(findings.findings_page(comparisons, claims))
+    for verdict in claims.itertuples():
+        tracking.log(f"claim {verdict.claim}: {verdict.verdict} ({verdict.comparisons} comparisons)")
+    return path
 
 
 def _gallery(profile: str, data: str, folder: Path) -> Path | None:

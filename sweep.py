@@ -25,6 +25,8 @@ def sweep(profile: str = "quick", data: str = cli.DEFAULT_DATA, study: str = "pi
           keep_fraction_max: float = 0.5, heatmap: str = "lrp_eps", sampler_seed: int | None = None,
           **overrides) -> dict:
     settings = workflow.resolve(profile, overrides)
+    if not settings["validation_per_class"]:  # trials select on held-out training images, a fifth by default
+        settings = workflow.profiles.changed(settings, validation_per_class=max(1, settings["train_per_class"] // 5))
     space = SearchSpace((sigma_min, sigma_max), (keep_fraction_min, keep_fraction_max),
                         tuple(h.strip() for h in heatmap.split(",")))
     chosen = resolve_objective(objective, attack, order)
@@ -51,7 +53,8 @@ def main(argv=None) -> int:
                    help=f"one method, or several comma-separated to search over ({', '.join(heatmaps.METHODS)})")
     p.add_argument("--sampler_seed", type=int, default=None, help="seeds the sampler (default: random, logged)")
     cli.add_settings(p, keys=("model", "images_per_class", "train_per_class", "epochs", "batch_size",
-                              "learning_rate", "seed", "newtonfool_max_iter", "fgsm_eps", "lrp_epsilon"))
+                              "learning_rate", "seed", "newtonfool_max_iter", "fgsm_eps", "lrp_epsilon",
+                              "validation_per_class"))
     return cli.main(lambda a: sweep(a.profile, a.data, a.study, a.storage, a.n_trials, a.objective, a.attack, a.order,
                                     a.sigma_min, a.sigma_max, a.keep_fraction_min, a.keep_fraction_max, a.heatmap,
                                     a.sampler_seed, **cli.overrides(a)), p, argv)

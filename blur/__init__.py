@@ -16,6 +16,7 @@ from blur.heatmap_blur import (
     heatmap_blur,
     importance,
     keep_mask,
+    keep_mask_iou,
     kept_pixel_count,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "heatmap_blur",
     "importance",
     "keep_mask",
+    "keep_mask_iou",
     "kept_pixel_count",
 ]

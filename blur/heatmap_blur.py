@@ -106,3 +106,14 @@ def heatmap_blur(
         )
     mask = _keep_mask(importance(heatmaps), keep_fraction)
     return np.where(mask[..., None], images, _gaussian(images, sigma)).astype(images.dtype, copy=False)
+
+
+def keep_mask_iou(heatmaps_a: np.ndarray, heatmaps_b: np.ndarray,
+                  keep_fraction: float = DEFAULT_KEEP_FRACTION) -> np.ndarray:
+    """Per image, intersection over union of the two heatmaps' keep masks (1.0: the same pixels kept)."""
+    a, b = keep_mask(heatmaps_a, keep_fraction), keep_mask(heatmaps_b, keep_fraction)
+    if a.shape != b.shape:
+        raise ValueError(f"Heatmaps must cover the same images. Received: masks {a.shape} and {b.shape}")
+    intersection = (a & b).reshape(len(a), -1).sum(axis=1)
+    union = (a | b).reshape(len(a), -1).sum(axis=1)
+    return intersection / np.maximum(union, 1)

@@ -8,10 +8,11 @@ cache), a ``cifar-10-batches-py`` folder, or an image tree
 ``<root>/{train,test}/<class>/*.{png,jpg}``.
 """
 
-from cifar10.selection import DEFAULT_CLASSES, PROTOCOLS, Split, load_split, parse_classes, select
+from cifar10.selection import DEFAULT_CLASSES, PROTOCOLS, Split, hold_out, load_split, parse_classes, select
 from cifar10.sources import CIFAR10_CLASSES, IMAGE_SHAPE, open_source, read_image
 
 __all__ = [
+    "hold_out",
     "CIFAR10_CLASSES",
     "DEFAULT_CLASSES",
     "IMAGE_SHAPE",

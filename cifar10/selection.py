@@ -132,3 +132,24 @@ def load_split(
 ) -> Split:
     """Open ``data`` (``"keras"`` or a local folder) and select a train/test split."""
     return select(open_source(data), classes, protocol, images_per_class, train_per_class, seed)
+
+
+def hold_out(split: Split, per_class: int, seed: int = 0) -> Split:
+    """Validation images held out from the *training* images: the returned split trains on the rest and
+    "tests" on ``per_class`` training images of each class (drawn with ``seed``). The test images are dropped:
+    whatever selects on this split (a sweep, a recipe probe) never sees them.
+    """
+    per_class = checks.positive_int("validation_per_class", per_class)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in range(split.num_classes):
+        members = np.flatnonzero(split.y_train == label)
+        if per_class >= len(members):
+            raise ValueError(f"validation_per_class must be below the {len(members)} training images of class "
+                             f"{split.class_names[label]!r}. Received: validation_per_class={per_class}")
+        chosen.append(rng.permutation(members)[:per_class])
+    held = np.sort(np.concatenate(chosen))
+    kept = np.setdiff1d(np.arange(len(split.y_train)), held)
+    return Split(split.x_train[kept], split.y_train[kept], split.x_train[held], split.y_train[held],
+                 split.class_names, {**split.description, "validation_per_class": per_class,
+                                     "validation_seed": seed, "test_images": "validation images held out of training"})

@@ -7,7 +7,7 @@ A leaf package: it depends on TensorFlow/Keras only.
 
 Methods (``heatmaps.METHODS``): ``gradient``, ``input_x_gradient``,
 ``lrp_eps`` (parameter ``epsilon``), ``pgd`` (``norm``, ``eps``, ``eps_step``,
-``max_iter``).
+``max_iter``), and the control ``random`` (``seed``: a random 15% of values kept).
 """
 
 from heatmaps.compute import compute, explainer

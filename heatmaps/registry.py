@@ -19,6 +19,7 @@ from heatmaps.gradient import gradient, input_x_gradient
 from heatmaps.lrp_epsilon import DEFAULT_EPSILON, lrp_epsilon
 from heatmaps.pgd import DEFAULTS as PGD_DEFAULTS
 from heatmaps.pgd import pgd
+from heatmaps.random_scores import random_heatmap
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Method:
     colour: str = "#7f7f7f"  # bar colour in figures
     thesis_table: str | None = None  # the thesis' table of the model trained on this method's images
     profile_keys: Mapping[str, str] = field(default_factory=dict)  # parameter -> profile setting
+    control: bool = False  # a control (not a heatmap method of the thesis): shown as beyond the thesis
 
 
 METHODS: dict[str, Method] = {}
@@ -53,6 +55,8 @@ for _method in (
            label="LRP-eps", colour="#2ca02c", thesis_table="4.4", profile_keys={"epsilon": "lrp_epsilon"}),
     Method("pgd", pgd, dict(PGD_DEFAULTS), "|delta| of an untargeted PGD perturbation",
            label="PGD", colour="#1f77b4", thesis_table="4.5"),
+    Method("random", random_heatmap, {"seed": 1}, "a seeded pseudo-random score per value: a random 15% kept",
+           label="Random (control)", colour="#9467bd", profile_keys={"seed": "random_heatmap_seed"}, control=True),
 ):
     register(_method)
 

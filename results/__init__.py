@@ -5,7 +5,7 @@
     results.write_report(cells, folder)                          # Markdown, CSV, LaTeX, PNG
 """
 
-from results.collect import collect, collect_curves, latest_per_seed
+from results.collect import collect, collect_curves, collect_outcomes, collect_overlap, latest_per_seed
 from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
 from results.figures import bar_figure, curve_figure, heatmap_gallery
 from results.masking import masking_flags
@@ -20,6 +20,8 @@ __all__ = [
     "cell_summary",
     "collect",
     "collect_curves",
+    "collect_outcomes",
+    "collect_overlap",
     "curve_figure",
     "masking_flags",
     "size_table",

@@ -101,3 +101,18 @@ def collect_outcomes(tracking_uri: str | None = None, experiment: str = "pixel-i
         except Exception:  # noqa: BLE001 - runs from before outcomes were logged
             continue
     return found
+
+
+def collect_overlap(tracking_uri: str | None = None, experiment: str = "pixel-importance",
+                    profile: str | None = None) -> pd.DataFrame:
+    """The newest finished overlap step's keep-mask IoU table (empty when none ran)."""
+    client = mlflow.MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise ValueError(f"No such experiment in {client.tracking_uri}. Received: experiment={experiment!r}")
+    query = "tags.step = 'overlap' and attributes.status = 'FINISHED'" + (f" and tags.profile = '{profile}'"
+                                                                          if profile else "")
+    runs = client.search_runs([found.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        return pd.DataFrame(columns=["method_a", "method_b", "mean_iou", "min_iou", "images"])
+    return tracking.load_table(runs[0].info.run_id, "overlap.json", tracking_uri=client.tracking_uri)

@@ -6,6 +6,13 @@ one worker. Each worker logs one ``sweep`` run with its trials nested under it
 (params, metrics, and the trial number as a tag; the trial keeps the MLflow run
 id as a user attribute). At the end the worker logs the Pareto front (or the
 optimisation history), parameter importances and the best trials' params.
+
+Trials are scored on validation images held out of the training images
+(``validation_per_class``): every model of the sweep, the explainer included,
+trains on the rest. The test images never reach the objective. Once the
+study ends, the best trials' models are evaluated on the test images and
+those numbers are reported beside them (``test_clean_accuracy`` /
+``test_robust_accuracy``), never fed back to the sampler.
 """
 
 from __future__ import annotations
@@ -68,9 +75,11 @@ def _trial(trial: optuna.Trial, settings: dict, data: str, space: SearchSpace, o
     with tracking.run(f"trial-{trial.number}", tags=tags) as active:
         trial.set_user_attr("mlflow_run_id", active.info.run_id)
         mlflow.log_params({**point, "trial_number": trial.number, "attack": objective.attack,
-                           "order": objective.order})
+                           "order": objective.order, "scored_on": "validation images held out of training"})
         split = workflow_data.load(trial_settings, data).split
         model_run_id = steps.train_step(trial_settings, method, data, explainer_run_id=explainer_run_id)
+        trial.set_user_attr("model_run_id", model_run_id)
+        trial.set_user_attr("heatmap", method)
         model = models.load(model_run_id)
         clean_images = steps.defended_inputs(trial_settings, method, "test", data, explainer_run_id)
         clean = evaluation.accuracy(classifiers.predict_labels(model, clean_images), split.y_test).value
@@ -127,10 +136,51 @@ def _log_study(study: optuna.Study, objective: Objective) -> dict:
     return summary
 
 
+def scores(settings: dict, model_run_id: str, method: str, data: str, objective: Objective,
+           explainer_run_id: str) -> dict:
+    """Clean and robust accuracy of a trained trial model on the split ``settings`` select."""
+    split = workflow_data.load(settings, data).split
+    model = models.load(model_run_id)
+    clean_images = steps.defended_inputs(settings, method, "test", data, explainer_run_id)
+    found = {"clean": evaluation.accuracy(classifiers.predict_labels(model, clean_images), split.y_test).value}
+    if objective.kind != "clean":
+        run_id = steps.attack_step(settings, model_run_id, explainer_run_id, objective.attack, objective.order,
+                                   method, data)
+        images = tracking.load_arrays(run_id, "adversarial.npz")["images"]
+        found["robust"] = evaluation.accuracy(classifiers.predict_labels(model, images), split.y_test).value
+    return found
+
+
+def _test_report(study: optuna.Study, summary: dict, settings: dict, data: str, objective: Objective,
+                 explainer_run_id: str) -> None:
+    """The best trials' models on the test images: reported beside them, after the study, never optimised."""
+    trials = {t.number: t for t in study.trials}
+    client = mlflow.MlflowClient()
+    for best in summary["best"]:
+        trial = trials[best["number"]]
+        if "model_run_id" not in trial.user_attrs:
+            continue
+        trial_settings = profiles.changed(settings, sigma=trial.params["sigma"],
+                                          keep_fraction=trial.params["keep_fraction"], validation_per_class=0)
+        found = scores(trial_settings, trial.user_attrs["model_run_id"], trial.user_attrs["heatmap"], data,
+                       objective, explainer_run_id)
+        best["test"] = found
+        for name, value in found.items():
+            client.log_metric(best["mlflow_run_id"], f"test_{name}_accuracy", value)
+        tracking.log(f"trial {trial.number} on the test images (reported, not optimised): {found}")
+    mlflow.log_dict(summary, "study/best_trials.json")
+
+
 def run_sweep(settings: dict, data: str, space: SearchSpace, objective: Objective, study_name: str,
               storage: str = DEFAULT_STORAGE, n_trials: int = 10, seed: int | None = None) -> dict:
-    """Run ``n_trials`` trials of the study in this process; returns the study's summary."""
+    """Run ``n_trials`` trials of the study in this process; returns the study's summary.
+
+    ``settings["validation_per_class"]`` must be > 0: trials select on held-out training images.
+    """
     n_trials = checks.positive_int("n_trials", n_trials)
+    if not settings["validation_per_class"]:
+        raise ValueError("A sweep selects on validation images held out of the training images, never on the test "
+                         "images: validation_per_class must be > 0. Received: validation_per_class=0")
     sampler_seed = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
     workflow_data.load(settings, data)  # bad data fails before the study is touched
     study = open_study(study_name, storage, objective, sampler_seed)
@@ -148,6 +198,7 @@ def run_sweep(settings: dict, data: str, space: SearchSpace, objective: Objectiv
         study.optimize(lambda trial: _trial(trial, settings, data, space, objective, explainer, study_name),
                        n_trials=int(n_trials), catch=())
         summary = _log_study(study, objective)
+        _test_report(study, summary, settings, data, objective, explainer)
         mlflow.log_metric("seconds", round(time.time() - started, 3))
     summary.update(run_id=parent.info.run_id, study=study_name, storage=redact(storage))
     return summary

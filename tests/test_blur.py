@@ -187,3 +187,17 @@ def test_tensorflow_blur_equals_numpy_and_has_the_adjoint_gradient(rng):
     b = blur.gaussian_matrix(16, 2.5)
     adjoint = np.einsum("ih,nijc,jw->nhwc", b, (1 - mask) * weights, b)
     np.testing.assert_allclose(grad, mask * weights + adjoint, atol=1e-5)
+
+
+def test_keep_mask_iou_is_one_for_the_same_mask_and_zero_for_disjoint_ones():
+    rng = np.random.default_rng(0)
+    maps = rng.random((3, 8, 8, 3))
+    np.testing.assert_array_equal(blur.keep_mask_iou(maps, maps * 2.0, 0.25), [1.0, 1.0, 1.0])
+    left = np.zeros((2, 8, 8, 1))
+    left[:, :, :2] = 1.0  # keeps the two left columns (16 of 64 pixels = 25%)
+    right = np.zeros((2, 8, 8, 1))
+    right[:, :, -2:] = 1.0
+    np.testing.assert_array_equal(blur.keep_mask_iou(left, right, 0.25), [0.0, 0.0])
+    half = np.zeros((2, 8, 8, 1))
+    half[:, :, 1:3] = 1.0  # one column shared: 8 / 24
+    np.testing.assert_allclose(blur.keep_mask_iou(left, half, 0.25), [1 / 3, 1 / 3])

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import blur
 import heatmaps
 from classifiers import small_cnn
 from tests import lrp_reference
@@ -161,3 +162,23 @@ def test_unknown_method_and_parameters_are_named(cnn):
         heatmaps.compute(cnn, x, "pgd", norm=1)
     with pytest.raises(ValueError, match=r"images.shape=\(1, 16, 16, 3\)"):
         heatmaps.compute(cnn, images((1, 16, 16, 3)), "gradient")
+
+
+def test_random_control_scores_are_seeded_per_image_uniform_and_ignore_the_model():
+    from heatmaps.random_scores import random_scores
+
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 32, 32, 3)).astype(np.float32)
+    model, other = small_cnn(3, width=8), small_cnn(3, width=4)
+    first = heatmaps.compute(model, x, "random")
+    np.testing.assert_array_equal(first, heatmaps.compute(other, x, "random"))  # same images, same scores
+    np.testing.assert_array_equal(first[1:2], random_scores(x[1:2], 1).numpy())  # per image, batch-independent
+    assert not np.array_equal(first, heatmaps.compute(model, x, "random", seed=2))  # the seed matters
+    assert not np.array_equal(first[0], first[1])  # different images, different masks
+    assert 0.0 <= first.min() and first.max() < 1.0
+    assert abs(first.mean() - 0.5) < 0.01 and abs(first.std() - 12 ** -0.5) < 0.01  # uniform on [0, 1)
+    # the keep mask is a random 15%: its overlap with a fixed mask is what chance gives (15% of it kept)
+    kept = blur.keep_mask(first, 0.15)
+    assert abs(kept.mean() - 0.15) < 0.01 and abs(kept[:, :16].mean() - 0.15) < 0.03
+    with pytest.raises(ValueError, match="Received: seed=0"):
+        heatmaps.compute(model, x, "random", seed=0)

@@ -162,3 +162,61 @@ def test_two_workers_share_one_study_on_postgresql(postgres, tmp_path, data_root
     study = optuna.load_study(study_name="shared", storage=storage)
     _check_trials_match_runs(study, uri, 4)
     assert time.time() - started < 900
+
+
+def test_the_objective_never_sees_a_test_image(tmp_path, data_root, monkeypatch):
+    """Test images are marked (every value 0.123); no array scored during the optimisation may be one."""
+    import dataclasses
+
+    import numpy as np
+
+    import sweeps.study as study_module
+    import workflow.data as workflow_data
+    from sweeps import SearchSpace, resolve_objective, run_sweep
+    from workflow import profiles, tracking
+
+    real_load = workflow_data.load_split
+
+    def marked(*args, **kwargs):
+        split = real_load(*args, **kwargs)
+        return dataclasses.replace(split, x_test=np.full_like(split.x_test, 0.123))
+
+    monkeypatch.setattr(workflow_data, "load_split", marked)
+    workflow_data._load.cache_clear()
+    in_trial, scored = [False], []
+    original_trial, original_predict = study_module._trial, study_module.classifiers.predict_labels
+
+    def trial(*args, **kwargs):
+        in_trial[0] = True
+        try:
+            return original_trial(*args, **kwargs)
+        finally:
+            in_trial[0] = False
+
+    def predict(model, images, *args, **kwargs):
+        if in_trial[0]:
+            scored.append(np.asarray(images))
+        return original_predict(model, images, *args, **kwargs)
+
+    monkeypatch.setattr(study_module, "_trial", trial)
+    monkeypatch.setattr(study_module.classifiers, "predict_labels", predict)
+    tracking.configure(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    settings = profiles.resolve("quick", {"images_per_class": 30, "train_per_class": 20, "epochs": 1,
+                                          "validation_per_class": 4})
+    try:
+        summary = run_sweep(settings, str(data_root), SearchSpace((1.0, 4.0), (0.1, 0.3), ("gradient",)),
+                            resolve_objective("both", "fgsm", "after"), "never-test",
+                            f"sqlite:///{tmp_path / 'optuna.db'}", n_trials=2, seed=0)
+    finally:
+        workflow_data._load.cache_clear()
+    # everything predicted during the trials: training images (3 x 16) or held-out ones (3 x 4), never the 3 x 10
+    # test images; the objective's clean and robust scores are on the held-out ones, twice per trial
+    assert {len(images) for images in scored} == {3 * 16, 3 * 4}
+    assert sum(len(images) == 3 * 4 for images in scored) >= 4
+    for images in scored:
+        assert not np.isclose(images.reshape(len(images), -1), 0.123).all(axis=1).any()
+    # after the study, the best trials are measured on the test images: reported beside them, not optimised
+    assert summary["best"] and all(set(best["test"]) == {"clean", "robust"} for best in summary["best"])
+    with pytest.raises(ValueError, match="Received: validation_per_class=0"):
+        run_sweep(profiles.resolve("quick"), str(data_root), SearchSpace((1.0, 4.0), (0.1, 0.3), ("gradient",)),
+                  resolve_objective("clean", "fgsm", "after"), "x", f"sqlite:///{tmp_path / 'optuna2.db'}")

@@ -7,11 +7,12 @@ import mlflow
 import pytest
 
 import defense
+import heatmaps
 import evaluation
 from tests.conftest import REPO, run_command
 from workflow import profiles, tracking
 
-STEPS = ("train", "heatmaps", "attack", "evaluate")
+STEPS = ("train", "heatmaps", "overlap", "attack", "evaluate")
 
 
 # ---------------------------------------------------------------- profiles and grid names (fast)
@@ -79,7 +80,7 @@ def test_registry_parameters_are_profile_settings():
 
 def test_metric_names_round_trip():
     grid = evaluation.cells(("fgsm", "newtonfool"), ("fgsm",))
-    assert len(grid) == 6 * (1 + 2 + 3)
+    assert len(grid) == len(defense.test_sets()) * (1 + 2 + 3)
     names = [evaluation.metric_name(*cell) for cell in grid]
     assert len(set(names)) == len(names)
     assert "accuracy/original/none" in names and "accuracy/lrp_eps/fgsm/adaptive" in names
@@ -100,7 +101,7 @@ def _step_runs(uri):
     return [r for r in runs if r.data.tags.get("step") in STEPS]
 
 
-def test_quick_reproduce_registers_five_models(quick_store):
+def test_quick_reproduce_registers_every_variant_model(quick_store):
     client = mlflow.MlflowClient(quick_store["uri"])
     for variant in defense.variants():
         version = client.get_model_version_by_alias(f"pixel-importance.{variant}", "quick")
@@ -165,6 +166,43 @@ def test_quick_reproduce_logs_perturbation_sizes_and_robustness_curves(quick_sto
                 assert pgd[max(budgets)] <= 0.10
 
 
+def test_every_logged_accuracy_is_the_mean_of_its_per_image_outcomes(quick_store):
+    mlflow.set_tracking_uri(quick_store["uri"])
+    checked = 0
+    for run in [r for r in _step_runs(quick_store["uri"]) if r.data.tags["step"] == "evaluate"]:
+        outcomes = tracking.load_arrays(run.info.run_id, "outcomes.npz")
+        grid = {k: v for k, v in run.data.metrics.items() if evaluation.parse_metric(k)}
+        assert sorted(k for k in outcomes if not k.startswith("indices:")) == sorted(grid)
+        for metric, value in grid.items():
+            correct = outcomes[metric]
+            assert correct.dtype == bool and value == pytest.approx(correct.mean())
+            expected = 3 * 50  # the quick profile's test images
+            if f"indices:{metric}" in outcomes:  # Square: on evenly spaced test images
+                expected = len(outcomes[f"indices:{metric}"])
+                assert expected < 3 * 50
+            assert len(correct) == expected
+            checked += 1
+    assert checked >= 7 * 7 * 8
+
+
+def test_controls_overlap_and_findings_on_the_quick_store(quick_store, tmp_path):
+    import findings
+    import results
+
+    assert {"blur", "random"} <= set(defense.variants())  # the controls are ordinary training variants
+    overlap = results.collect_overlap(quick_store["uri"], profile="quick").set_index(["method_a", "method_b"])
+    methods = list(heatmaps.METHODS)
+    assert len(overlap) == math.comb(len(methods) + 2, 2)  # every pair, with two LRP sensitivity epsilons
+    assert overlap.loc[("input_x_gradient", "lrp_eps"), "mean_iou"] > 0.99  # epsilon = 1e-7: the same masks
+    assert overlap.loc[("gradient", "random"), "mean_iou"] < 0.2  # near chance (about 0.08)
+    comparisons, claims = findings.evaluate_claims(results.collect_outcomes(quick_store["uri"], profile="quick"))
+    verdicts = claims.set_index("claim")
+    assert set(verdicts.index) == set(findings.CLAIMS)
+    assert set(verdicts["verdict"]) <= {"supported", "not supported", "inconclusive"}
+    assert verdicts.loc["heatmap_beats_random", "comparisons"] == 4 * 6  # 4 methods x (clean, 4 thesis rows, PGD)
+    assert (comparisons["n"] == 3 * 50).all()
+
+
 def test_the_launchers_run_is_the_entry_points_run_with_every_step_nested(quick_store):
     client = mlflow.MlflowClient(quick_store["uri"])
     experiment = client.get_experiment_by_name("pixel-importance")
@@ -180,7 +218,7 @@ def test_the_launchers_run_is_the_entry_points_run_with_every_step_nested(quick_
     assert entry.data.params["profile"] == "quick" and entry.data.tags["profile"] == "quick"
     steps = _step_runs(quick_store["uri"])
     children = [r for r in steps if r.data.tags.get("mlflow.parentRunId") == entry.info.run_id]
-    assert {r.data.tags["step"] for r in children} == {"train", "heatmaps", "evaluate"}
+    assert {r.data.tags["step"] for r in children} == {"train", "heatmaps", "overlap", "evaluate"}
     assert {r.info.run_name for r in children} >= {f"train-{v}" for v in defense.variants()}
     nested = {r.info.run_id: r for r in steps}
     for attack_run in (r for r in steps if r.data.tags["step"] == "attack"):  # under their evaluate run

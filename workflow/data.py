@@ -15,9 +15,9 @@ from typing import Mapping
 
 import numpy as np
 
-from cifar10 import Split, load_split
+from cifar10 import Split, hold_out, load_split
 
-SELECTION_KEYS = ("classes", "images_per_class", "train_per_class", "data_seed")
+SELECTION_KEYS = ("classes", "images_per_class", "train_per_class", "data_seed", "validation_per_class")
 
 
 @dataclass(frozen=True)
@@ -49,13 +49,20 @@ def read_only(array: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
-def _load(source: str, classes: str, images_per_class: int, train_per_class: int, data_seed: int) -> Data:
+def _load(source: str, classes: str, images_per_class: int, train_per_class: int, data_seed: int,
+          validation_per_class: int) -> Data:
     split = load_split(source, classes, "thesis", images_per_class, train_per_class, data_seed)
+    if validation_per_class:  # select on held-out training images: the test images are not loaded into the split
+        split = hold_out(split, validation_per_class, data_seed)
     for array in (split.x_train, split.y_train, split.x_test, split.y_test):
         read_only(array)
     return Data(split, source, fingerprint(split.x_train, split.y_train, split.x_test, split.y_test))
 
 
 def load(settings: Mapping[str, object], source: str) -> Data:
-    """The thesis-protocol selection the settings describe, from ``source`` (cached)."""
+    """The thesis-protocol selection the settings describe, from ``source`` (cached).
+
+    With ``validation_per_class`` > 0 the split's test part is that many training
+    images per class held out of training (for sweeps: they select on it).
+    """
     return _load(str(source), *(settings[k] for k in SELECTION_KEYS))

@@ -1,0 +1,126 @@
+"""Evaluate every claim on logged per-image outcomes, and write the findings page.
+
+Nothing here is typed by hand: effects, intervals, p-values and verdicts are
+computed from ``outcomes.npz`` of the evaluate runs, by the rule in
+:mod:`findings.verdict`, and the thesis' numbers for the same cells are read
+from ``results/thesis_tables.csv``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from evaluation.grid import metric_name
+from evaluation.paired import compare, holm, mcnemar_exact
+from findings.claims import CLAIMS, CellRef
+from findings.verdict import (ALPHA, EQUIVALENCE_MARGIN, RULE, claim_verdict, comparison_votes, paired_interval,
+                              widened_confidence)
+from results.tables import column_labels, model_labels, row_label
+from results.thesis import load_thesis
+
+Outcomes = dict  # (variant, seed) -> metric name -> bool per test image
+
+
+def _metric(cell: CellRef) -> str:
+    return metric_name(cell.test_set, cell.attack, cell.order)
+
+
+def _paired(outcomes: Outcomes, a: CellRef, b: CellRef) -> list:
+    """Per seed the McNemar comparison of A and B, for the seeds where both were measured on all images."""
+    seeds = sorted({s for v, s in outcomes if v == a.variant} & {s for v, s in outcomes if v == b.variant})
+    found = []
+    for seed in seeds:
+        first, second = outcomes[(a.variant, seed)], outcomes[(b.variant, seed)]
+        ma, mb = _metric(a), _metric(b)
+        if ma not in first or mb not in second or f"indices:{ma}" in first or f"indices:{mb}" in second:
+            continue
+        found.append((seed, compare(first[ma], second[mb])))
+    return found
+
+
+def thesis_values(thesis: pd.DataFrame, cell: CellRef) -> float:
+    """The thesis' accuracy (%) for a cell of our grid, NaN where the thesis has none."""
+    model = model_labels().get(cell.variant)
+    row = model if cell.attack == "none" else row_label(cell.attack, cell.order)
+    column = column_labels().get(cell.test_set)
+    match = thesis[(thesis["model"] == model) & (thesis["row"] == row) & (thesis["column"] == column)]
+    return float(match["accuracy"].iloc[0]) if len(match) else float("nan")
+
+
+def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(comparisons, claims): one row per comparison with effect, interval, p-values and vote; one per claim."""
+    thesis = load_thesis() if thesis is None else thesis
+    rows, verdicts = [], []
+    for claim in CLAIMS.values():
+        measured = []
+        for comparison in claim.comparisons():
+            per_seed = _paired(outcomes, comparison.a, comparison.b)
+            if per_seed:
+                measured.append((comparison, per_seed))
+        k = len(measured)
+        pooled = []
+        for comparison, per_seed in measured:
+            b = sum(r.b for _, r in per_seed)
+            c = sum(r.c for _, r in per_seed)
+            n = sum(r.n for _, r in per_seed)
+            pooled.append((b, c, n, mcnemar_exact(b, c)))
+        adjusted = holm([p for *_, p in pooled]) if pooled else []
+        effects = [100 * (c - b) / n for b, c, n, _ in pooled]
+        wide = [paired_interval(b, c, n, widened_confidence(k)) for b, c, n, _ in pooled]
+        votes = comparison_votes(claim.kind, effects, [w[0] for w in wide], [w[1] for w in wide], adjusted)
+        for (comparison, per_seed), (b, c, n, p), effect, adjusted_p, vote in zip(measured, pooled, effects,
+                                                                                  adjusted, votes):
+            low, high = paired_interval(b, c, n)
+            differences = [100 * r.difference for _, r in per_seed]
+            thesis_a, thesis_b = thesis_values(thesis, comparison.a), thesis_values(thesis, comparison.b)
+            rows.append({"claim": claim.name, "comparison": comparison.label, "a": _metric(comparison.a),
+                         "a_variant": comparison.a.variant, "b": _metric(comparison.b),
+                         "b_variant": comparison.b.variant, "seeds": len(per_seed), "n": n,
+                         "b_right_a_wrong": c, "a_right_b_wrong": b, "effect_pp": effect, "ci95_low": low,
+                         "ci95_high": high, "seed_mean_pp": float(np.mean(differences)),
+                         "seed_std_pp": float(np.std(differences, ddof=1)) if len(differences) > 1 else 0.0,
+                         "per_seed_pp": ",".join(f"{d:+.1f}" for d in differences), "p": p, "p_holm": adjusted_p,
+                         "vote": vote, "thesis_a": thesis_a, "thesis_b": thesis_b,
+                         "thesis_effect_pp": thesis_b - thesis_a})
+        verdicts.append({"claim": claim.name, "statement": claim.statement, "source": claim.source,
+                         "kind": claim.kind, "comparisons": k, "for": votes.count("for"),
+                         "against": votes.count("against"), "verdict": claim_verdict(votes)})
+    return pd.DataFrame(rows), pd.DataFrame(verdicts)
+
+
+def _pp(value: float) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:+.1f}"
+
+
+def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame) -> str:
+    """``findings.md``: per claim the statement, the verdict, and every comparison with its numbers."""
+    lines = ["# Findings", "",
+             "Each claim is tested on the per-image outcomes of the evaluate runs (`outcomes.npz`): pairs of "
+             "cells measured on the same test images, compared with the exact McNemar test, seeds pooled. "
+             "Effect = B minus A in percentage points with its 95% interval; p-values Holm-corrected within a "
+             f"claim (alpha {ALPHA}); equivalence margin ±{EQUIVALENCE_MARGIN:g} pp. The thesis' own "
+             "difference for the same cells is shown beside ours where the thesis has both.", "",
+             "## The rule", "", RULE, "", "## Verdicts", "",
+             "| claim | source | comparisons | for | against | verdict |", "|---|---|---|---|---|---|"]
+    for row in claims.to_dict("records"):
+        lines.append(f"| {row['claim']} | {row['source']} | {row['comparisons']} | {row['for']} | "
+                     f"{row['against']} | **{row['verdict']}** |")
+    lines.append("")
+    for row in claims.itertuples():
+        mine = comparisons[comparisons["claim"] == row.claim] if len(comparisons) else comparisons
+        lines += [f"## {row.claim}: {row.verdict}", "", row.statement, f"B {row.kind} than A" if row.kind != "equivalent"
+                  else "B equivalent to A", ""]
+        if mine.empty:
+            lines += ["No comparison measured (its cells are not in the grid).", ""]
+            continue
+        lines += ["| comparison | A | B | seeds | effect (pp) [95%] | per seed | p (Holm) | vote | thesis effect |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for c in mine.itertuples():
+            lines.append(f"| {c.comparison} | {c.a_variant}: {c.a} | {c.b_variant}: {c.b} | {c.seeds} | "
+                         f"{c.effect_pp:+.1f} [{c.ci95_low:+.1f}, {c.ci95_high:+.1f}] | {c.per_seed_pp} | "
+                         f"{c.p_holm:.3g} | {c.vote} | {_pp(c.thesis_effect_pp)} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"

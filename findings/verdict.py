@@ -1,0 +1,74 @@
+"""The verdict rule, one place: how a claim's paired comparisons become supported / not supported / inconclusive.
+
+Per comparison, over all seeds pooled (the seeds' discordant images added up):
+the effect is B minus A in percentage points with its 95% interval for paired
+proportions, and the two-sided exact McNemar p-value; p-values are
+Holm-corrected within the claim.
+
+* ``greater`` / ``less`` claims: a comparison is *for* the claim when its
+  corrected p < ALPHA and the effect has the claimed sign, *against* it when
+  corrected p < ALPHA with the other sign. Supported: at least half of the
+  comparisons for it and none against. Not supported: at least one against
+  and no more for than against. Inconclusive: anything else.
+* ``equivalent`` claims (margin EQUIVALENCE_MARGIN): a comparison is *for*
+  the claim when its Bonferroni-widened interval (95% over the claim's k
+  comparisons) lies inside +/- margin, *against* it when its corrected p <
+  ALPHA and the effect lies outside the margin. Same rule as above.
+"""
+
+from __future__ import annotations
+
+import math
+
+from scipy import stats
+
+ALPHA = 0.05
+EQUIVALENCE_MARGIN = 5.0  # percentage points
+RULE = __doc__.split("\n\n", 1)[1].strip()
+
+
+def paired_interval(b: int, c: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wald interval for the paired difference (c - b) / n, in percentage points."""
+    if n == 0:
+        return float("nan"), float("nan")
+    difference = (c - b) / n
+    variance = max((b + c) / n - difference**2, 0.0) / n
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    half = z * math.sqrt(variance)
+    return 100 * (difference - half), 100 * (difference + half)
+
+
+def comparison_votes(kind: str, effects, lows_wide, highs_wide, adjusted) -> list[str]:
+    """``for`` / ``against`` / ``neither`` per comparison (effects and intervals in pp)."""
+    votes = []
+    for effect, low, high, p in zip(effects, lows_wide, highs_wide, adjusted):
+        significant = p < ALPHA
+        if kind == "equivalent":
+            if -EQUIVALENCE_MARGIN < low and high < EQUIVALENCE_MARGIN:
+                votes.append("for")
+            elif significant and abs(effect) >= EQUIVALENCE_MARGIN:
+                votes.append("against")
+            else:
+                votes.append("neither")
+            continue
+        claimed = effect > 0 if kind == "greater" else effect < 0
+        votes.append("neither" if not significant or effect == 0 else "for" if claimed else "against")
+    return votes
+
+
+def claim_verdict(votes: list[str]) -> str:
+    """The rule above, from the comparisons' votes."""
+    if not votes:
+        return "inconclusive"
+    n_for, n_against = votes.count("for"), votes.count("against")
+    if n_against == 0 and n_for >= math.ceil(len(votes) / 2):
+        return "supported"
+    if n_against > 0 and n_for <= n_against:
+        return "not supported"
+    return "inconclusive"
+
+
+def widened_confidence(k: int) -> float:
+    """The per-comparison confidence that gives 95% over ``k`` comparisons (Bonferroni)."""
+    return 1 - (1 - 0.95) / max(k, 1)
+

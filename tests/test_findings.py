@@ -1,0 +1,95 @@
+"""Findings: verdicts computed from per-image outcomes by the written rule, on synthetic outcomes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import defense
+import evaluation
+import findings
+from findings.claims import CellRef, heatmap_variants
+from findings.verdict import claim_verdict, comparison_votes
+
+N = 300
+
+
+def _outcomes(accuracy_of, seeds=(0, 1, 2), rng_seed=0) -> dict:
+    """Synthetic outcomes for every cell any claim compares: correct with probability accuracy_of(cell)."""
+    rng = np.random.default_rng(rng_seed)
+    cells = {c for claim in findings.CLAIMS.values() for comparison in claim.comparisons()
+             for c in (comparison.a, comparison.b)}
+    base = rng.random((len(seeds), N))  # shared per image: paired cells are correlated, as real ones are
+    outcomes = {}
+    for s_index, seed in enumerate(seeds):
+        for cell in cells:
+            noise = 0.8 * base[s_index] + 0.2 * rng.random(N)
+            threshold = np.quantile(noise, accuracy_of(cell))
+            outcomes.setdefault((cell.variant, seed), {})[
+                evaluation.metric_name(cell.test_set, cell.attack, cell.order)] = noise < threshold
+    return outcomes
+
+
+def _verdict(claims: pd.DataFrame, name: str) -> str:
+    return claims.set_index("claim").loc[name, "verdict"]
+
+
+def test_a_planted_20_pp_effect_is_supported_and_no_effect_is_inconclusive():
+    def planted(cell: CellRef) -> float:  # heatmap models 20 pp more robust under attack than the original
+        attacked = cell.attack != "none"
+        return 0.70 if attacked and cell.variant in heatmap_variants() else 0.50 if attacked else 0.80
+
+    _, claims = findings.evaluate_claims(_outcomes(planted))
+    assert _verdict(claims, "more_robust") == "supported"
+    _, flat = findings.evaluate_claims(_outcomes(lambda cell: 0.6, rng_seed=1))
+    assert _verdict(flat, "more_robust") == "inconclusive"
+    assert _verdict(flat, "before_drops") == "inconclusive"
+
+
+def test_an_effect_against_the_claim_is_not_supported_and_equivalence_needs_a_tight_interval():
+    def reversed_(cell: CellRef) -> float:  # blur before the attack does BETTER than after, by 20 pp
+        return {"before": 0.8, "after": 0.6}.get(cell.order, 0.6)
+
+    comparisons, claims = findings.evaluate_claims(_outcomes(reversed_))
+    assert _verdict(claims, "before_drops") == "not supported"
+    assert (comparisons[comparisons["claim"] == "before_drops"]["effect_pp"] > 15).all()
+    # after == clean (0.6 both): 900 pooled images pin the difference within the 5 pp margin
+    assert _verdict(claims, "after_keeps_accuracy") == "supported"
+
+
+def test_comparison_numbers_are_the_pooled_paired_counts():
+    outcomes = _outcomes(lambda cell: 0.7 if cell.order == "after" else 0.5)
+    comparisons, _ = findings.evaluate_claims(outcomes)
+    row = comparisons[comparisons["claim"] == "before_drops"].iloc[0]
+    a = [outcomes[(row.a_variant, s)][row.a] for s in (0, 1, 2)]
+    b = [outcomes[(row.b_variant, s)][row.b] for s in (0, 1, 2)]
+    b_wins = sum(int((~x & y).sum()) for x, y in zip(a, b))
+    a_wins = sum(int((x & ~y).sum()) for x, y in zip(a, b))
+    assert (row.b_right_a_wrong, row.a_right_b_wrong, row.n, row.seeds) == (b_wins, a_wins, 3 * N, 3)
+    assert row.effect_pp == pytest.approx(100 * (b_wins - a_wins) / (3 * N))
+    per_seed = [100 * (y.mean() - x.mean()) for x, y in zip(a, b)]
+    assert row.seed_mean_pp == pytest.approx(np.mean(per_seed))
+    assert row.seed_std_pp == pytest.approx(np.std(per_seed, ddof=1))
+
+
+def test_the_rule_on_votes():
+    assert claim_verdict(["for", "for", "neither"]) == "supported"
+    assert claim_verdict(["for", "neither", "neither"]) == "inconclusive"
+    assert claim_verdict(["for", "against"]) == "not supported"
+    assert claim_verdict(["for", "for", "against"]) == "inconclusive"
+    assert claim_verdict([]) == "inconclusive"
+    assert comparison_votes("less", [-10, 10, -1], [0] * 3, [0] * 3, [0.001, 0.001, 0.5]) == ["for", "against",
+                                                                                             "neither"]
+    assert comparison_votes("equivalent", [1, 8, 3], [-2, 6, -9], [3, 10, 9], [0.5, 0.001, 0.5]) == [
+        "for", "against", "neither"]
+
+
+def test_the_page_shows_every_claim_its_rule_and_the_thesis_numbers():
+    comparisons, claims = findings.evaluate_claims(_outcomes(lambda cell: 0.6))
+    page = findings.findings_page(comparisons, claims)
+    assert "## The rule" in page and findings.RULE.splitlines()[0] in page
+    for name in findings.CLAIMS:
+        assert f"## {name}: " in page
+    # thesis' difference for a thesis cell pair: Original model, original test set, FGSM before
+    thesis_row = comparisons[(comparisons["claim"] == "more_robust") & comparisons["a"].str.endswith("fgsm/before")]
+    assert thesis_row["thesis_a"].iloc[0] == pytest.approx(82.00)
+    assert set(defense.variants()) >= set(comparisons["b_variant"])
