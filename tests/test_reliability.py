@@ -13,6 +13,8 @@ import mlflow
 import numpy as np
 import pytest
 
+import defense
+
 from tests.conftest import REPO, create_experiment, run_command, subprocess_env
 
 TINY = ["--profile", "quick", "--images_per_class", "30", "--train_per_class", "20", "--epochs", "2",
@@ -139,8 +141,8 @@ def test_killed_reproduce_resumes_without_duplicates(tmp_path, data_root):
     assert len(keys) == len(set(keys)), "a finished step was computed twice"
     assert finished_before <= {r.info.run_id for r in finished}
     assert set(final["train_runs"].values()) & finished_before, "finished training was recomputed"
-    assert sorted(final["cells"]) == ["gradient", "input_x_gradient", "lrp_eps", "none", "pgd"]
-    assert all(len(cells) == 6 * 4 for cells in final["cells"].values())
+    assert sorted(final["cells"]) == sorted(defense.variants())
+    assert all(len(cells) == len(defense.test_sets()) * 4 for cells in final["cells"].values())
 
 
 # ---------------------------------------------------------------- a real tracking server
@@ -194,7 +196,7 @@ def test_train_and_evaluate_against_a_tracking_server(server, data_root):
                              *TINY, "--data", data_root], cwd=server["folder"], env=env)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     cells = json.loads(evaluated.stdout)["cells"]
-    assert len(cells) == 6 * 4 and all(0 <= v <= 1 for v in cells.values())
+    assert len(cells) == len(defense.test_sets()) * 4 and all(0 <= v <= 1 for v in cells.values())
     # artifacts went through the server into its artifact folder
     assert list((server["folder"] / "server-artifacts").rglob("adversarial.npz"))
 
