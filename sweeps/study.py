@@ -76,23 +76,17 @@ def _trial(trial: optuna.Trial, settings: dict, data: str, space: SearchSpace, o
         trial.set_user_attr("mlflow_run_id", active.info.run_id)
         mlflow.log_params({**point, "trial_number": trial.number, "attack": objective.attack,
                            "order": objective.order, "scored_on": "validation images held out of training"})
-        split = workflow_data.load(trial_settings, data).split
         model_run_id = steps.train_step(trial_settings, method, data, explainer_run_id=explainer_run_id)
         trial.set_user_attr("model_run_id", model_run_id)
         trial.set_user_attr("heatmap", method)
-        model = models.load(model_run_id)
-        clean_images = steps.defended_inputs(trial_settings, method, "test", data, explainer_run_id)
-        clean = evaluation.accuracy(classifiers.predict_labels(model, clean_images), split.y_test).value
+        clean = clean_score(trial_settings, model_run_id, method, data, explainer_run_id)
         mlflow.log_metric("clean_accuracy", clean)
         robust = None
         if len(objective.directions) == 1:
             trial.report(clean, step=0)
             pruned = trial.should_prune()
         if not pruned and objective.kind != "clean":
-            run_id = steps.attack_step(trial_settings, model_run_id, explainer_run_id, objective.attack,
-                                       objective.order, method, data)
-            images = tracking.load_arrays(run_id, "adversarial.npz")["images"]
-            robust = evaluation.accuracy(classifiers.predict_labels(model, images), split.y_test).value
+            robust = robust_score(trial_settings, model_run_id, method, data, objective, explainer_run_id)
             mlflow.log_metric("robust_accuracy", robust)
         mlflow.set_tag("optuna_state", "PRUNED" if pruned else "COMPLETE")
     tracking.log(f"trial {trial.number}: sigma={point['sigma']:.3f} keep_fraction={point['keep_fraction']:.3f} "
@@ -136,18 +130,29 @@ def _log_study(study: optuna.Study, objective: Objective) -> dict:
     return summary
 
 
+def clean_score(settings: dict, model_run_id: str, method: str, data: str, explainer_run_id: str) -> float:
+    """Clean accuracy of a trial's model behind its defense, on the split ``settings`` select."""
+    labels = workflow_data.load(settings, data).split.y_test
+    images = steps.defended_inputs(settings, method, "test", data, explainer_run_id)
+    return evaluation.accuracy(classifiers.predict_labels(models.load(model_run_id), images), labels).value
+
+
+def robust_score(settings: dict, model_run_id: str, method: str, data: str, objective: Objective,
+                 explainer_run_id: str) -> float:
+    """Accuracy of a trial's model under the objective's attack and order, on the split ``settings`` select."""
+    labels = workflow_data.load(settings, data).split.y_test
+    run_id = steps.attack_step(settings, model_run_id, explainer_run_id, objective.attack, objective.order, method,
+                               data)
+    images = tracking.load_arrays(run_id, "adversarial.npz")["images"]
+    return evaluation.accuracy(classifiers.predict_labels(models.load(model_run_id), images), labels).value
+
+
 def scores(settings: dict, model_run_id: str, method: str, data: str, objective: Objective,
            explainer_run_id: str) -> dict:
-    """Clean and robust accuracy of a trained trial model on the split ``settings`` select."""
-    split = workflow_data.load(settings, data).split
-    model = models.load(model_run_id)
-    clean_images = steps.defended_inputs(settings, method, "test", data, explainer_run_id)
-    found = {"clean": evaluation.accuracy(classifiers.predict_labels(model, clean_images), split.y_test).value}
+    """Clean (and, unless the objective is clean accuracy, robust) accuracy of a trained trial model."""
+    found = {"clean": clean_score(settings, model_run_id, method, data, explainer_run_id)}
     if objective.kind != "clean":
-        run_id = steps.attack_step(settings, model_run_id, explainer_run_id, objective.attack, objective.order,
-                                   method, data)
-        images = tracking.load_arrays(run_id, "adversarial.npz")["images"]
-        found["robust"] = evaluation.accuracy(classifiers.predict_labels(model, images), split.y_test).value
+        found["robust"] = robust_score(settings, model_run_id, method, data, objective, explainer_run_id)
     return found
 
 
