@@ -41,7 +41,9 @@ def report(profile: str = "thesis", output: str = "reports", data: str | None = 
                                         profile=profile)
         overlap = results.collect_overlap(mlflow.get_tracking_uri(), mlflow.get_experiment(tracking.experiment_id()).name,
                                           profile=profile)
-        written = results.write_report(cells, folder, curves=curves, overlap=overlap)
+        stages = results.stage_times(results.collect_stage_runs(
+            mlflow.get_tracking_uri(), mlflow.get_experiment(tracking.experiment_id()).name, profile))
+        written = results.write_report(cells, folder, curves=curves, overlap=overlap, stages=stages)
         written.append(_findings(profile, folder))
         if data:
             gallery = _gallery(profile, data, folder)

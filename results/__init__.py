@@ -10,6 +10,7 @@ from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
 from results.figures import bar_figure, curve_figure, heatmap_gallery
 from results.masking import masking_flags
 from results.report_files import write_report
+from results.stage_times import collect_stage_runs, stage_table, stage_times
 from results.tables import (cell_summary, column_labels, model_labels, model_table, row_label, row_labels,
                             size_table)
 from results.thesis import THESIS_FILE, load_thesis, thesis_difference
@@ -25,6 +26,9 @@ __all__ = [
     "curve_figure",
     "masking_flags",
     "size_table",
+    "collect_stage_runs",
+    "stage_table",
+    "stage_times",
     "compared_cells",
     "column_labels",
     "fidelity_figure",

@@ -12,6 +12,7 @@ from evaluation.orders import ORDER_RECORDS
 from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
 from results.figures import bar_figure, curve_figure
 from results.masking import masking_flags
+from results.stage_times import stage_table
 from results.tables import column_labels, model_labels, model_table, row_label, size_table
 from results.thesis import load_thesis, thesis_difference, thesis_table
 
@@ -121,6 +122,16 @@ def _sizes(cells: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _stages(stages: pd.DataFrame | None, folder: Path, written: list[Path]) -> list[str]:
+    if stages is None or stages.empty:
+        return []
+    written.append(folder / "stage_times.csv")
+    stages.to_csv(written[-1], index=False)
+    return ["## Wall time per stage", "",
+            "Minutes of each step's own work (a step run inside another counts once; a reused step where it ran), "
+            "from the `seconds` every step run logs:", "", markdown(stage_table(stages), "stage"), ""]
+
+
 def overlap_lines(overlap: pd.DataFrame | None) -> list[str]:
     """The keep-mask overlap table (mean IoU per pair of methods) and what it says about LRP-epsilon."""
     if overlap is None or overlap.empty:
@@ -151,9 +162,11 @@ def overlap_lines(overlap: pd.DataFrame | None) -> list[str]:
 
 
 def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = None,
-                 curves: pd.DataFrame | None = None, overlap: pd.DataFrame | None = None) -> list[Path]:
-    """Every table and figure for ``cells`` (from :func:`results.collect`) and ``curves``
-    (:func:`results.collect_curves`); returns the files written."""
+                 curves: pd.DataFrame | None = None, overlap: pd.DataFrame | None = None,
+                 stages: pd.DataFrame | None = None) -> list[Path]:
+    """Every table and figure for ``cells`` (from :func:`results.collect`), ``curves``
+    (:func:`results.collect_curves`), ``overlap`` and ``stages`` (:func:`results.stage_times`);
+    returns the files written."""
     folder = Path(folder)
     (folder / "tables").mkdir(parents=True, exist_ok=True)
     (folder / "figures").mkdir(parents=True, exist_ok=True)
@@ -196,6 +209,7 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
     lines += _masking(cells, curves, folder, written)
     lines += _curves(curves, folder, written)
     lines += _sizes(cells)
+    lines += _stages(stages, folder, written)
     (folder / "report.md").write_text("\n".join(lines))
     written.append(folder / "report.md")
     return written

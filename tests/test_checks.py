@@ -66,5 +66,12 @@ def test_loaded_artifacts_are_read_only_fresh_dicts_and_the_caches_are_bounded(t
     assert "extra" not in second and second["images"] is first["images"]  # the same cached, read-only array
     with pytest.raises(ValueError, match="read-only"):
         second["images"][0] = 1.0
-    assert tracking._load_arrays.cache_info().maxsize == tracking.LOADED_ARTIFACTS
+    tracking._loaded.clear()  # read back from the store: what was kept at logging is what is stored
+    stored = tracking.load_arrays(run_id, "a.npz")
+    assert stored["images"] is not first["images"] and np.array_equal(stored["images"], first["images"])
+    assert stored["images"].dtype == first["images"].dtype
+    with tracking.run("many"):
+        for i in range(tracking.LOADED_ARTIFACTS + 5):
+            tracking.log_arrays(f"{i}.npz", images=np.full(2, i))
+    assert len(tracking._loaded) == tracking.LOADED_ARTIFACTS  # bounded, the oldest dropped
     assert models.load.cache_info().maxsize == models.LOADED_MODELS

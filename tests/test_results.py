@@ -11,6 +11,7 @@ import pytest
 import defense
 import evaluation
 import results
+from results.stage_times import COLUMNS as STAGE_COLUMNS
 from results.thesis import thesis_table
 from tests.conftest import REPO, run_command
 
@@ -163,6 +164,7 @@ def test_report_entry_point_writes_and_logs_everything(quick_store, tmp_path):
     report = (folder / "report.md").read_text()
     assert "## Gradient-masking checks" in report and "## Robustness curves" in report
     assert "## Perturbation sizes of the unbounded attacks" in report and "L2" in report
+    assert "## Wall time per stage" in report and "| newtonfool before |" in report
     assert (folder / "masking_flags.csv").exists() and (folder / "curves.csv").stat().st_size > 0
     assert all((folder / "figures" / f"curve_{v}.png").exists() for v in results.model_labels())
     artifacts = mlflow.MlflowClient(quick_store["uri"]).list_artifacts(summary["run_id"], "report/tables")
@@ -174,3 +176,36 @@ def test_report_on_an_empty_store_fails_clearly(tmp_path):
                          cwd=tmp_path, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}"})
     assert result.returncode == 2
     assert "No finished evaluate runs" in result.stderr and "profile='quick'" in result.stderr
+
+
+def test_stage_times_count_nested_steps_once():
+    runs = pd.DataFrame(
+        [("t0", "entry", 0, "train", 40.0), ("h0", "t0", 0, "heatmaps", 5.0),  # heatmaps ran inside train
+         ("e0", "entry", 0, "evaluate", 100.0), ("a0", "e0", 0, "fgsm before", 30.0),
+         ("a1", "e0", 0, "fgsm before", 20.0), ("c0", "e0", 0, "curves", 15.0),
+         ("t1", "entry", 1, "train", 50.0), ("a2", "gone", 1, "fgsm before", 7.0)],  # parent not finished
+        columns=list(STAGE_COLUMNS))
+    times = results.stage_times(runs).set_index(["seed", "stage"])
+    assert times.loc[(0, "train"), "seconds"] == 35.0 and times.loc[(0, "heatmaps"), "seconds"] == 5.0
+    assert times.loc[(0, "evaluate"), "seconds"] == 35.0  # 100 - 30 - 20 - 15
+    assert times.loc[(0, "fgsm before"), ["runs", "seconds"]].tolist() == [2, 50.0]
+    assert times.loc[(1, "fgsm before"), "seconds"] == 7.0
+    assert times.loc[0, "seconds"].sum() == 140.0  # the seed's wall time: outer runs' seconds
+    assert list(times.loc[0].index)[:2] == ["train", "heatmaps"]
+    table = results.stage_table(results.stage_times(runs))
+    assert table.loc["total", "seed 0"] == f"{140 / 60:.1f}" and table.loc["heatmaps", "seed 1"] == "—"
+    with pytest.raises(ValueError, match="Received: run_id='t0'"):
+        results.stage_times(runs.assign(seconds=runs["seconds"].where(runs["run_id"] != "t0", 1.0)))
+
+
+def test_stage_times_of_the_quick_store_add_up_to_the_reproduction(quick_store):
+    client = mlflow.MlflowClient(quick_store["uri"])
+    entry = client.search_runs([client.get_experiment_by_name("pixel-importance").experiment_id],
+                               "tags.step = 'entry' and tags.entry_point = 'reproduce'")[0]
+    wall = (entry.info.end_time - entry.info.start_time) / 1000.0
+    runs = results.collect_stage_runs(quick_store["uri"], "pixel-importance", "quick")
+    times = results.stage_times(runs)
+    assert set(times["seed"]) == {0}
+    assert {"train", "heatmaps", "overlap", "evaluate", "curves", "newtonfool before", "pgd adaptive"} <= set(
+        times["stage"])
+    assert 0.6 * wall < times["seconds"].sum() <= wall  # the steps' own work, inside the entry run's wall time

@@ -2,6 +2,7 @@
 
 import math
 import sys
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -117,10 +118,19 @@ def test_quick_reproduce_registers_every_variant_model(quick_store):
         assert run.inputs.dataset_inputs, "training dataset not logged"
 
 
+@pytest.mark.skipif(Path("/dev/nvidiactl").exists(), reason="on a GPU machine TensorFlow's CUDA notes are kept")
+def test_quick_reproduce_prints_no_third_party_noise(quick_store):
+    for note in ("oneDNN custom operations are on", "Could not find cuda drivers", "failed call to cuInit",
+                 "PyTorch not found", "registering model based on models:/", "The specified dataset source"):
+        assert note not in quick_store["stderr"] and note not in quick_store["stdout"], note
+    assert "start  train-none" in quick_store["stderr"] + quick_store["stdout"]  # progress lines still show
+
+
 def test_quick_reproduce_logs_the_full_grid(quick_store):
     evaluations = [r for r in _step_runs(quick_store["uri"]) if r.data.tags["step"] == "evaluate"]
     assert sorted(r.data.tags["variant"] for r in evaluations) == sorted(defense.variants())
     quick = profiles.resolve("quick")
+    test_images = 3 * (quick["images_per_class"] - quick["train_per_class"])
     for run in evaluations:
         own = defense.variant(run.data.tags["variant"]).name
         cells = evaluation.cells(profiles.parse_attack_list(quick["attacks"], "attacks"),
@@ -137,7 +147,7 @@ def test_quick_reproduce_logs_the_full_grid(quick_store):
         table = tracking.load_table(run.info.run_id, "cells.json")
         assert len(table) == len(expected)
         for row in table.itertuples():
-            assert row.n == (quick["square_images"] if row.attack == "square" else 3 * 50)
+            assert row.n == (quick["square_images"] if row.attack == "square" else test_images)
             assert math.isclose(grid[row.metric], row.correct / row.n)
             assert row.ci95_low <= row.accuracy <= row.ci95_high
         # an attack costs accuracy: FGSM on the original test set is below clean accuracy
@@ -168,6 +178,8 @@ def test_quick_reproduce_logs_perturbation_sizes_and_robustness_curves(quick_sto
 
 def test_every_logged_accuracy_is_the_mean_of_its_per_image_outcomes(quick_store):
     mlflow.set_tracking_uri(quick_store["uri"])
+    quick = profiles.resolve("quick")
+    test_images = 3 * (quick["images_per_class"] - quick["train_per_class"])
     checked = 0
     for run in [r for r in _step_runs(quick_store["uri"]) if r.data.tags["step"] == "evaluate"]:
         outcomes = tracking.load_arrays(run.info.run_id, "outcomes.npz")
@@ -176,10 +188,10 @@ def test_every_logged_accuracy_is_the_mean_of_its_per_image_outcomes(quick_store
         for metric, value in grid.items():
             correct = outcomes[metric]
             assert correct.dtype == bool and value == pytest.approx(correct.mean())
-            expected = 3 * 50  # the quick profile's test images
+            expected = test_images
             if f"indices:{metric}" in outcomes:  # Square: on evenly spaced test images
                 expected = len(outcomes[f"indices:{metric}"])
-                assert expected < 3 * 50
+                assert expected < test_images
             assert len(correct) == expected
             checked += 1
     assert checked >= 7 * 7 * 8
@@ -200,7 +212,8 @@ def test_controls_overlap_and_findings_on_the_quick_store(quick_store, tmp_path)
     assert set(verdicts.index) == set(findings.CLAIMS)
     assert set(verdicts["verdict"]) <= {"supported", "not supported", "inconclusive"}
     assert verdicts.loc["heatmap_beats_random", "comparisons"] == 4 * 6  # 4 methods x (clean, 4 thesis rows, PGD)
-    assert (comparisons["n"] == 3 * 50).all()
+    quick = profiles.resolve("quick")
+    assert (comparisons["n"] == 3 * (quick["images_per_class"] - quick["train_per_class"])).all()
 
 
 def test_the_launchers_run_is_the_entry_points_run_with_every_step_nested(quick_store):

@@ -4,9 +4,11 @@ Importing this package first sets TF_ENABLE_ONEDNN_OPTS=1 (TensorFlow reads it
 once, at import; without it ResNet50 gradients are ~17x slower on this CPU)
 unless the caller set it, and quiets third-party noise the user can do nothing
 about: TensorFlow's C++ start-up notes on a machine with no NVIDIA device
-("oneDNN custom operations are on", "Could not find cuda drivers": written
+("oneDNN custom operations are on", "Could not find cuda drivers", "failed
+call to cuInit": written
 before TensorFlow's log level applies, so only silenced by importing it with
-stderr closed), Keras' retracing notes, MLflow's dataset-source guesses (and
+stderr closed), Keras' retracing notes, MLflow's dataset-source guesses and
+its note on registering a model logged outside the run's artifacts (and
 ART's "PyTorch not found", silenced where ``attacks`` imports ART).
 """
 
@@ -22,6 +24,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 logging.getLogger("mlflow.keras.save").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted", category=UserWarning)
+# MLflow 3 keeps a logged model outside the run's artifacts and says so on every registration from runs:/<id>/model.
+logging.getLogger("mlflow.tracking._model_registry.fluent").addFilter(
+    lambda record: "registering model based on models:/" not in record.getMessage())
 
 
 def _import_tensorflow_quietly() -> None:
@@ -36,7 +41,9 @@ def _import_tensorflow_quietly() -> None:
     saved, quiet = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(quiet, 2)
-        import tensorflow  # noqa: F401
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()  # CUDA's "failed call to cuInit" comes at the first device query
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -25,7 +25,7 @@ model's own, ``square_images`` evenly spaced images, ``square_max_iter``
 queries) at the main budget, PGD adversarials of the undefended model passed
 through each defense (``pgd_transfer``), and robustness curves (``curve_eps``
 in units of 1/255, on ``curve_images`` test images). ``quick`` is the same
-grid on a small CNN, 100/50 images per class, a few NewtonFool and PGD
+grid on a small CNN, 100/40 images per class, a few NewtonFool and PGD
 iterations and a short Square budget: minutes on 2 cores, for CI and demos.
 Both profiles train and evaluate the controls beyond the thesis (the
 ``random`` heatmap method's model and the ``blur`` model), which the test-set
@@ -99,7 +99,7 @@ PROFILES: dict[str, dict] = {
         "model": "small_cnn",
         "weights": "none",
         "classes": "airplane,automobile,bird",
-        "images_per_class": 150,
+        "images_per_class": 140,  # 40 test images per class: one attack batch of 120
         "train_per_class": 100,
         "epochs": 8,
         "batch_size": 32,

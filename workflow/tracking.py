@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import hashlib
@@ -181,30 +182,47 @@ def log_input(dataset, context: str) -> None:
 
 
 def log_arrays(filename: str, **arrays: np.ndarray) -> None:
+    """Log ``arrays`` as one ``.npz`` artifact of the active run, and keep them for :func:`load_arrays`."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / filename
         np.savez(path, **arrays)
         mlflow.log_artifact(str(path))
+        with np.load(path) as data:  # what a later load returns: the stored dtypes and shapes
+            _remember((mlflow.active_run().info.run_id, filename, None), _read_only(data))
 
 
 def load_arrays(run_id: str, filename: str, tracking_uri: str | None = None) -> dict[str, np.ndarray]:
     """The arrays of a logged ``.npz`` artifact: a new dict each call, of read-only arrays.
 
-    A run's artifacts never change, so they are cached by (run id, file name), LRU-bounded.
+    A run's artifacts never change, so they are kept in memory by (run id, file
+    name), LRU-bounded; what this process logged is kept as it is logged.
     """
-    return dict(_load_arrays(run_id, filename, tracking_uri))
+    key = (run_id, filename, tracking_uri)
+    if key not in _loaded:
+        with tempfile.TemporaryDirectory() as folder:
+            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=filename, dst_path=folder,
+                                                       tracking_uri=tracking_uri)
+            with np.load(path) as data:
+                _remember(key, _read_only(data))
+    _loaded.move_to_end(key)
+    return dict(_loaded[key])
 
 
-@functools.lru_cache(maxsize=LOADED_ARTIFACTS)
-def _load_arrays(run_id: str, filename: str, tracking_uri: str | None) -> tuple[tuple[str, np.ndarray], ...]:
-    with tempfile.TemporaryDirectory() as folder:
-        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=filename, dst_path=folder,
-                                                   tracking_uri=tracking_uri)
-        with np.load(path) as data:
-            arrays = {k: data[k] for k in data.files}
-    for array in arrays.values():
+_loaded: "collections.OrderedDict[tuple, tuple[tuple[str, np.ndarray], ...]]" = collections.OrderedDict()
+
+
+def _read_only(data) -> tuple[tuple[str, np.ndarray], ...]:
+    arrays = tuple((k, data[k]) for k in data.files)
+    for _, array in arrays:
         array.setflags(write=False)
-    return tuple(arrays.items())
+    return arrays
+
+
+def _remember(key: tuple, arrays: tuple[tuple[str, np.ndarray], ...]) -> None:
+    _loaded[key] = arrays
+    _loaded.move_to_end(key)
+    while len(_loaded) > LOADED_ARTIFACTS:
+        _loaded.popitem(last=False)
 
 
 def load_table(run_id: str, filename: str, tracking_uri: str | None = None) -> pd.DataFrame:
