@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import tensorflow as tf
 
@@ -54,7 +56,8 @@ def generate(
             crafts with its source attack (``pgd``) on ``model``, the source model.
         batch_size: images per compiled call.
         engine: ``"fast"`` (the record's whole-attack fast path where it has
-            one that applies, else as ``"compiled"``), ``"compiled"`` (ART's attack class on
+            one that applies, else as ``"compiled"``, with repeated queries answered
+            from memory for records that ``remembers_outputs``), ``"compiled"`` (ART's attack class on
             a compiled estimator), ``"art"`` (ART's attack on ART's stock
             estimator: the reference, slow).
         seed: seeds NumPy's global generator, which ART's random attacks use.
@@ -92,5 +95,7 @@ def generate(
             else compiled_estimator(classifier, attack.head, batch_size)
         )
         art_attack = attack.build(estimator, batch_size, **resolved)
-        adversarial = art_attack.generate(x, y=y if attack.uses_labels else None)
+        remembering = engine == "fast" and attack.remembers_outputs
+        with estimator.remembering_outputs() if remembering else contextlib.nullcontext():
+            adversarial = art_attack.generate(x, y=y if attack.uses_labels else None)
     return np.clip(np.asarray(adversarial, dtype=np.float32), 0.0, 1.0)

@@ -55,6 +55,8 @@ class Attack:
     # Profile setting limiting how many test images the attack runs on (evenly spaced; 0 = all).
     images_key: str | None = None
     gradient_free: bool = False  # uses model outputs only (a check against gradient masking)
+    # The fast engine answers the attack's repeated queries of the same input from memory (score-based attacks).
+    remembers_outputs: bool = False
 
 
 def _fgsm(estimator, batch_size, norm, eps, label_source):
@@ -144,7 +146,7 @@ for _attack in (
            description="Square Attack, score-based (Andriushchenko et al., 2020): queries outputs, no gradients",
            choices={"norm": ("inf", "2")}, label="Square",
            profile_keys={"eps": "square_eps", "max_iter": "square_max_iter"}, scope="own",
-           images_key="square_images", gradient_free=True),
+           images_key="square_images", gradient_free=True, remembers_outputs=True),
     Attack("hopskipjump", _hopskipjump,
            {"norm": "2", "max_iter": 10, "max_eval": 1000, "init_eval": 100, "init_size": 100},
            uses_labels=False, description="HopSkipJump, decision-based (Chen et al., 2020)",

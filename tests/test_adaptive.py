@@ -107,6 +107,32 @@ def test_perturbation_sizes_are_what_the_attack_changed(synthetic_cnn):
     assert np.median(newtonfool.l2) > 0  # unbounded: its size is the thing to report
 
 
+def test_square_answers_repeated_queries_from_memory_with_the_same_result(monkeypatch):
+    # A model whose output for an image never depends on the rest of its batch: per-image sums of weighted pixels.
+    weights = tf.constant(np.random.default_rng(0).normal(size=(3, 8, 8, 3)).astype(np.float32))
+    toy = attacks.Classifier(lambda x: tf.reduce_sum(x[:, None] * weights[None], axis=[2, 3, 4]), (8, 8, 3), 3, "toy")
+    x = np.random.default_rng(1).random((24, 8, 8, 3), dtype=np.float32)
+    y = np.asarray(toy.forward(x)).argmax(1)
+    computed = {"images": 0}
+    original = CompiledClassifier._batched
+
+    def counted(self, fn, images, *rest, **kwargs):
+        if fn is self._predict_fn:
+            computed["images"] += len(images)
+        return original(self, fn, images, *rest, **kwargs)
+
+    monkeypatch.setattr(CompiledClassifier, "_batched", counted)
+    runs = {}
+    for engine in ("compiled", "fast"):
+        computed["images"] = 0
+        runs[engine] = (attacks.generate(toy, x, y, "square", engine=engine, seed=3, eps=0.05, max_iter=60),
+                        computed["images"])
+    assert np.array_equal(runs["fast"][0], runs["compiled"][0])  # the same adversarial images, to the bit
+    assert not np.array_equal(runs["fast"][0], x)  # and the attack did something
+    assert runs["fast"][1] < 0.5 * runs["compiled"][1]  # ART asks for each image ~3 times per iteration
+    assert attacks.compiled_estimator(toy)._remembered is None  # memory is dropped after the attack
+
+
 def test_grid_runs_square_on_original_and_own_test_set_only_and_transfer_after_only():
     cells = evaluation.cells(("fgsm", "pgd_transfer"), ("fgsm", "pgd", "square"), own_test_set="lrp_eps")
     square = {c.test_set for c in cells if c.attack == "square"}
