@@ -53,10 +53,10 @@ def test_fgsm_on_a_linear_model_is_the_closed_form():
 
 
 def test_newtonfool_equals_art_newtonfool_at_100_iterations(cnn, data):
-    x, _ = data
-    reference = attacks.generate(cnn, x, None, "newtonfool", engine="art", batch_size=10)
+    x = data[0][:12]  # two batches, the second partial: ART's eager reference is the slow part
+    reference = attacks.generate(cnn, x, None, "newtonfool", engine="art", batch_size=8)
     for engine in ("fast", "compiled"):
-        assert np.abs(attacks.generate(cnn, x, None, "newtonfool", engine=engine, batch_size=10) - reference).max() <= 1e-4
+        assert np.abs(attacks.generate(cnn, x, None, "newtonfool", engine=engine, batch_size=8) - reference).max() <= 1e-4
 
 
 def test_newtonfool_lowers_the_predicted_class_probability(cnn, data):

@@ -34,6 +34,8 @@ STEPS = ("train", "heatmaps", "overlap", "attack", "evaluate")
     ({"square_images": "-1"}, "Received: square_images='-1'"),
     ({"pgd_eps": "0"}, "Setting pgd_eps (pgd's eps)"),
     ({"model": "vgg"}, "Received: model='vgg'"),
+    ({"variants": "none,vgg"}, "Received: variants='none,vgg'"),
+    ({"variants": ""}, "Received: variants=''"),
     ({"colour": "red"}, "Unknown setting(s) ['colour']"),
 ])
 def test_bad_settings_are_named(overrides, message):
@@ -64,6 +66,10 @@ def test_settings_that_differ_from_the_profile_make_it_custom_and_move_no_alias(
     replicate = profiles.resolve("quick", {"seed": "1"})  # another seed replicates the profile's run
     assert replicate["profile"] == "quick" and profiles.default_aliases(replicate) == ()
     assert profiles.changed(custom, sigma=4.0)["profile"] == "quick"
+    subset = profiles.resolve("quick", {"variants": "lrp_eps, none"})  # some of the profile's own models
+    assert subset["profile"] == "quick" and subset["variants"] == "none,lrp_eps"
+    assert profiles.selected_variants(subset) == ("none", "lrp_eps")
+    assert profiles.selected_variants(profiles.resolve("quick")) == tuple(defense.variants())
 
 
 def test_registry_parameters_are_profile_settings():
@@ -272,17 +278,18 @@ def test_two_seeds_run_the_grid_twice_with_the_images_fixed(tmp_path, data_root)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tracking.configure(uri)
     tiny = {"images_per_class": 12, "train_per_class": 8, "epochs": 1, "attacks": "none", "adaptive_attacks": "none",
-            "curve_eps": "none"}
+            "curve_eps": "none", "variants": "lrp_eps,none"}
     result = reproduce.reproduce("quick", str(data_root), seeds="0,1", **tiny)
     assert sorted(result["by_seed"]) == [0, 1] and result["cells"] == result["by_seed"][0]["cells"]
     first, second = (result["by_seed"][seed]["train_runs"] for seed in (0, 1))
-    assert set(first) == set(second) == set(defense.variants()) and not set(first.values()) & set(second.values())
+    assert set(first) == set(second) == {"none", "lrp_eps"} and not set(first.values()) & set(second.values())
     client = mlflow.MlflowClient(uri)
     params = [client.get_run(run_id).data.params for run_id in (first["none"], second["none"])]
     assert params[0]["data_fingerprint"] == params[1]["data_fingerprint"]  # the same images
     assert (params[0]["seed"], params[1]["seed"]) == ("0", "1")
     cells = results.collect(uri, profile="quick+custom")
-    assert cells.groupby("variant")["run_id"].nunique().to_dict() == {v: 2 for v in defense.variants()}
+    assert cells.groupby("variant")["run_id"].nunique().to_dict() == {"none": 2, "lrp_eps": 2}
+    assert set(cells["test_set"]) == set(defense.test_sets())  # each chosen model on every test set
     assert results.model_table(cells, "lrp_eps").loc["LRP-eps", "Blur"].endswith("(2 seeds)")
     assert set(cells["attack"]) == {"none"}  # every seed keeps the given settings (attacks=none): no attack ran
     assert not client.search_runs([client.get_experiment_by_name("pixel-importance").experiment_id],

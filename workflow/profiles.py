@@ -40,8 +40,11 @@ its registry record maps to a profile key (``lrp_epsilon``, ``fgsm_eps``,
 unless a profile sets it. Settings are converted and checked here, once, as
 they arrive (strings from the CLI and `mlflow run`).
 
-Settings that differ from their profile (other than ``seed``, the replicate
-axis) make the run ``<profile>+custom``: tagged so, never moving the
+``variants`` (``all``, or a list such as ``none,lrp_eps``) chooses which
+models a reproduction trains and evaluates; the explainer (``none``) is
+trained in any case. Settings that differ from their profile (other than
+``seed``, the replicate axis, and ``variants``, which only chooses among the
+profile's own runs) make the run ``<profile>+custom``: tagged so, never moving the
 profile's registered-model alias, never mixed into the profile's tables.
 """
 
@@ -53,6 +56,7 @@ import attacks
 import blur
 import checks
 import classifiers
+import defense
 import evaluation
 import heatmaps
 from cifar10 import parse_classes
@@ -121,6 +125,8 @@ PROFILES: dict[str, dict] = {
 }
 CUSTOM_SUFFIX = "+custom"
 REPLICATE_KEYS = ("seed",)  # varying these replicates a profile's run; it stays that profile
+SELECTION_KEYS = ("variants",)  # these choose which of the profile's models to run; it stays that profile
+ALL_VARIANTS = "all"
 
 
 # How each base setting is converted and checked (registry parameters are checked by their registry).
@@ -149,6 +155,7 @@ BASE_CHECKS = {
     "seed": lambda v: checks.non_negative_int("seed", v),
     "data_seed": lambda v: checks.non_negative_int("data_seed", v),
     "validation_per_class": lambda v: checks.non_negative_int("validation_per_class", v),
+    "variants": lambda v: ",".join(parse_variants(v)) or ALL_VARIANTS,
 }
 
 
@@ -185,6 +192,7 @@ def defaults(profile: str) -> dict:
     settings.setdefault("curve_eps", "")
     settings.setdefault("curve_images", 0)
     settings.setdefault("validation_per_class", 0)  # > 0: "test" on training images held out (sweeps)
+    settings.setdefault("variants", ALL_VARIANTS)  # the models reproduce trains and evaluates
     return settings
 
 
@@ -199,6 +207,25 @@ def parse_attack_list(value: str, key: str) -> tuple[str, ...]:
             raise ValueError(f"Unknown attack in {key}. Expected names from {sorted(attacks.ATTACKS)}. "
                              f"Received: {key}={value!r}")
     return names
+
+
+def parse_variants(value) -> tuple[str, ...]:
+    """``"none,lrp_eps"`` -> those training variants in registry order; ``"all"`` -> () (meaning every one)."""
+    text = str(value).strip()
+    if text.lower() == ALL_VARIANTS:
+        return ()
+    names = [n.strip() for n in text.split(",")]
+    known = defense.variants()
+    unknown = [n for n in names if n not in known]
+    if unknown or not text:
+        raise ValueError(f"variants must be 'all' or training variants from {list(known)}, separated by commas. "
+                         f"Received: variants={value!r}")
+    return tuple(v for v in known if v in names)
+
+
+def selected_variants(settings: Mapping[str, object]) -> tuple[str, ...]:
+    """The training variants a reproduction runs (the explainer, ``none``, is trained in any case)."""
+    return parse_variants(settings["variants"]) or tuple(defense.variants())
 
 
 def parse_seeds(value) -> tuple[int, ...]:
@@ -253,7 +280,7 @@ def resolve(profile: str, overrides: Mapping[str, object] | None = None) -> dict
                 raise ValueError(f"Attack '{name}' is evaluated in orders {list(attacks.get(name).orders)}, "
                                  f"not in {key} ({'/'.join(orders)}). Received: {key}={settings[key]!r}")
     reference = defaults(profile)
-    changed = [k for k in settings if k not in REPLICATE_KEYS and settings[k] != reference[k]]
+    changed = [k for k in settings if k not in (*REPLICATE_KEYS, *SELECTION_KEYS) and settings[k] != reference[k]]
     settings["base_profile"] = profile
     settings["profile"] = profile + CUSTOM_SUFFIX if changed else profile
     return settings

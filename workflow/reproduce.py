@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import time
 
-import defense
-from workflow import tracking
+from workflow import profiles, tracking
 from workflow.steps import evaluate_step, overlap_step, train_step
 
 
 def reproduce(settings: dict, data: str, aliases: tuple[str, ...] = ()) -> dict:
-    """Train every variant, measure the keep-mask overlap, evaluate each model on the full grid."""
+    """Train the selected variants (setting ``variants``), measure the keep-mask overlap, evaluate each model
+    on the full grid (every test set)."""
     started = time.time()
     result = {"profile": settings["profile"], "train_runs": {}, "evaluate_runs": {}, "cells": {}}
     explainer = train_step(settings, "none", data, aliases)
     result["train_runs"] = {variant: explainer if variant == "none" else
                             train_step(settings, variant, data, aliases, explainer_run_id=explainer)
-                            for variant in defense.variants()}
+                            for variant in profiles.selected_variants(settings)}
     result["overlap_run"] = overlap_step(settings, explainer, data)
     for variant, run_id in result["train_runs"].items():
         evaluated, rows = evaluate_step(settings, run_id, explainer, data, variant)
