@@ -1,22 +1,29 @@
 """Wall time per stage of a profile's reproduction, from the step runs' own clocks.
 
 Every step run logs ``seconds``, the wall time of its body. A step that runs
-inside another (an attack step inside the evaluate step that needs it, a
-heatmaps step inside the train step that blurs with it) is counted once: a
-run's *own* time is its seconds minus those of the runs nested in it. A step
-that was reused costs nothing again and counts where it ran. Stages: ``train``,
-``heatmaps``, ``overlap``, ``evaluate`` (its own part: predictions, logging),
-one stage per attack and order (``newtonfool before``), and ``curves`` (the
-robustness-curve points). Runs of an interrupted reproduction count as far as
-they finished.
+inside another (an attack step inside the evaluate step that needs it) is
+counted once: a run's *own* time is its seconds minus those of the step runs
+nested in it. The runs are those the newest finished full reproduction of the
+profile ran or reused (its ``steps.json``); a reused step costs nothing again
+and counts where it ran. Before any reproduction has finished (one
+interrupted, to be resumed), they are the profile's finished step runs, as far
+as they got. Stages: ``train``, ``heatmaps``, ``overlap``, one stage per
+attack and order (``newtonfool before``; on the original test set every
+order is the attack itself, stored as its first order), ``curves`` (the
+robustness-curve points) and ``evaluate`` (its own part: predictions, logging).
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 
 import mlflow
 import pandas as pd
+
+import attacks
+from evaluation import ORDERS
+from workflow import tracking
 
 STEP_STAGES = ("train", "heatmaps", "overlap", "evaluate")
 CURVE_STAGE = "curves"
@@ -32,49 +39,68 @@ def stage_of(step: str, run_name: str, attack: str = "", order: str = "") -> str
 
 
 def stage_times(runs: pd.DataFrame) -> pd.DataFrame:
-    """Own seconds and run count per (seed, stage).
+    """Own seconds and run count per (seed, stage), stages in the order of the work.
 
     ``runs``: one row per FINISHED step run with :data:`COLUMNS`; ``parent_run_id``
     the run it was nested in (any run: only step runs in ``runs`` are subtracted).
+    A run whose nested runs add up to more than its own seconds (a run from before
+    steps logged ``seconds``) counts 0, with a warning naming it.
     """
     missing = [c for c in COLUMNS if c not in runs.columns]
     if missing:
         raise ValueError(f"stage_times needs columns {list(COLUMNS)}. Received: missing {missing}")
-    nested = runs.groupby("parent_run_id")["seconds"].sum()
-    own = runs["seconds"] - runs["run_id"].map(nested).fillna(0.0)
-    if (own < -1e-6).any():
-        bad = runs.loc[own < -1e-6, "run_id"].tolist()
-        raise ValueError(f"A run's nested runs took longer than the run itself. Received: run_id={bad[0]!r}")
+    if runs.empty:
+        return pd.DataFrame(columns=["seed", "stage", "runs", "seconds"])
+    seconds = runs["seconds"].astype(float)
+    nested = seconds.groupby(runs["parent_run_id"]).sum()
+    own = seconds - runs["run_id"].map(nested).fillna(0.0)
+    for run_id in runs.loc[own < -1e-3, "run_id"]:
+        warnings.warn(f"A step run's nested runs took longer than the run itself; counted as 0. "
+                      f"Received: run_id={run_id!r}", stacklevel=2)
     table = (runs.assign(own=own.clip(lower=0.0))
              .groupby(["seed", "stage"]).agg(runs=("run_id", "size"), seconds=("own", "sum")).reset_index())
-    return table.sort_values(["seed", "stage"], key=_stage_sort_key).reset_index(drop=True)
+    rank = {stage: i for i, stage in enumerate(stage_order())}
+    table["rank"] = table["stage"].map(lambda stage: rank.get(stage, len(rank)))
+    return table.sort_values(["seed", "rank", "stage"]).drop(columns="rank").reset_index(drop=True)
 
 
-def _stage_sort_key(column: pd.Series) -> pd.Series:
-    if column.name != "stage":
-        return column
-    first = {stage: i for i, stage in enumerate(("train", "heatmaps", "overlap"))}
-    return column.map(lambda s: (first.get(s, 3 if s not in ("evaluate", CURVE_STAGE) else 5), s))
+def stage_order() -> list[str]:
+    """Every stage in the order of the work: training, heatmaps, overlap, attacks (registry order), curves."""
+    return ["train", "heatmaps", "overlap",
+            *[f"{attack} {order}" for attack in attacks.ATTACKS for order in ORDERS],
+            CURVE_STAGE, "evaluate"]
 
 
 def stage_table(times: pd.DataFrame) -> pd.DataFrame:
     """Minutes per stage (rows) and seed (columns ``seed N``), with a ``total`` row; text cells."""
     minutes = times.pivot_table(index="stage", columns="seed", values="seconds", aggfunc="sum") / 60.0
-    minutes = minutes.reindex(list(dict.fromkeys(times["stage"])))  # the stages in the order of the work
+    minutes = minutes.reindex([stage for stage in stage_order() if stage in minutes.index]
+                              + [stage for stage in minutes.index if stage not in stage_order()])
     minutes.columns = [f"seed {seed}" for seed in minutes.columns]
     minutes.loc["total"] = minutes.sum()
     return minutes.apply(lambda column: column.map(lambda m: "—" if pd.isna(m) else f"{m:.1f}"))
 
 
 def collect_stage_runs(tracking_uri: str | None, experiment: str, profile: str) -> pd.DataFrame:
-    """:data:`COLUMNS` for every FINISHED step run the profile's reproductions created."""
+    """:data:`COLUMNS` for the step runs of the profile's newest finished full reproduction (see above)."""
     client = mlflow.MlflowClient(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         raise ValueError(f"No such experiment in {client.tracking_uri}. Received: experiment={experiment!r}")
-    runs = client.search_runs([found.experiment_id], f"tags.profile = '{profile}' and attributes.status = 'FINISHED'",
-                              max_results=50000)
-    steps = [r for r in runs if r.data.tags.get("step") in (*STEP_STAGES, "attack")]
+    finished = "attributes.status = 'FINISHED'"
+    chosen = None
+    for entry in client.search_runs([found.experiment_id], f"tags.step = 'entry' and tags.entry_point = 'reproduce' "
+                                    f"and tags.profile = '{profile}' and {finished}",
+                                    order_by=["attributes.start_time DESC"]):
+        if entry.data.params.get("variants", "all") == "all":
+            try:
+                chosen = set(tracking.load_table(entry.info.run_id, "steps.json", client.tracking_uri)["run_id"])
+            except Exception:  # noqa: BLE001 - an entry run that ran no step logs no steps.json
+                continue
+            break
+    query = finished if chosen is not None else f"tags.profile = '{profile}' and {finished}"
+    steps = [r for r in client.search_runs([found.experiment_id], query, max_results=50000)
+             if r.data.tags.get("step") in (*STEP_STAGES, "attack") and (chosen is None or r.info.run_id in chosen)]
     seeds = {r.info.run_id: r.data.params.get("seed") for r in steps if r.data.tags["step"] == "train"}
     rows = []
     for run in steps:

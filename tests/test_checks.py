@@ -51,7 +51,7 @@ def test_heatmap_blur_checks_sigma_and_keep_fraction_once(monkeypatch):
     assert calls == {"sigma": 1, "keep_fraction": 1}
 
 
-def test_loaded_artifacts_are_read_only_fresh_dicts_and_the_caches_are_bounded(tmp_path):
+def test_loaded_artifacts_are_read_only_fresh_dicts_and_the_caches_are_bounded(tmp_path, monkeypatch):
     import mlflow
 
     from workflow import models, tracking
@@ -60,7 +60,13 @@ def test_loaded_artifacts_are_read_only_fresh_dicts_and_the_caches_are_bounded(t
     with tracking.run("arrays"):
         tracking.log_arrays("a.npz", images=np.arange(6.0))
         run_id = mlflow.active_run().info.run_id
-    first = tracking.load_arrays(run_id, "a.npz")
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("arrays this process logged were downloaded again")
+
+    with monkeypatch.context() as patched:  # what was just logged is answered from memory
+        patched.setattr(mlflow.artifacts, "download_artifacts", no_download)
+        first = tracking.load_arrays(run_id, "a.npz")
     first["extra"] = np.zeros(1)  # a caller's changes stay its own
     second = tracking.load_arrays(run_id, "a.npz")
     assert "extra" not in second and second["images"] is first["images"]  # the same cached, read-only array
