@@ -13,7 +13,7 @@ COLUMNS = ["variant", "seed", "run_id", "test_set", "attack", "order", "accuracy
            "ci95_low", "ci95_high", "l2", "linf"]
 
 
-def _finished_runs(tracking_uri: str | None, experiment: str, profile: str | None, step: str = "evaluate",
+def finished_runs(tracking_uri: str | None, experiment: str, profile: str | None, step: str = "evaluate",
                    max_results: int = 5000):
     """(client, FINISHED runs of ``step`` of the profile, newest first)."""
     client = mlflow.MlflowClient(tracking_uri)
@@ -33,7 +33,7 @@ def collect(tracking_uri: str | None = None, experiment: str = "pixel-importance
 
     ``l2``/``linf``: the cell's median perturbation size (NaN for clean cells and older runs).
     """
-    client, runs = _finished_runs(tracking_uri, experiment, profile)
+    client, runs = finished_runs(tracking_uri, experiment, profile)
     rows = []
     for run in runs:
         counts = _counts(client, run.info.run_id)
@@ -56,7 +56,7 @@ def collect(tracking_uri: str | None = None, experiment: str = "pixel-importance
 def collect_curves(tracking_uri: str | None = None, experiment: str = "pixel-importance",
                    profile: str | None = None) -> pd.DataFrame:
     """The robustness curves (``curves.json``) of the evaluate runs :func:`collect` keeps, one row per point."""
-    client, runs = _finished_runs(tracking_uri, experiment, profile)
+    client, runs = finished_runs(tracking_uri, experiment, profile)
     frames = []
     for run in runs:
         try:
@@ -92,7 +92,7 @@ def latest_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
 def collect_outcomes(tracking_uri: str | None = None, experiment: str = "pixel-importance",
                      profile: str | None = None) -> dict[tuple[str, int], dict[str, np.ndarray]]:
     """(variant, seed) -> the newest evaluate run's ``outcomes.npz`` (metric -> per-image "correct")."""
-    client, runs = _finished_runs(tracking_uri, experiment, profile)
+    client, runs = finished_runs(tracking_uri, experiment, profile)
     found: dict[tuple[str, int], dict[str, np.ndarray]] = {}
     for run in runs:  # newest first
         key = (run.data.tags.get("variant", ""), int(run.data.params.get("seed", 0)))
@@ -108,7 +108,7 @@ def collect_outcomes(tracking_uri: str | None = None, experiment: str = "pixel-i
 def collect_overlap(tracking_uri: str | None = None, experiment: str = "pixel-importance",
                     profile: str | None = None) -> pd.DataFrame:
     """The newest finished overlap step's keep-mask IoU table (empty when none ran)."""
-    client, runs = _finished_runs(tracking_uri, experiment, profile, step="overlap", max_results=1)
+    client, runs = finished_runs(tracking_uri, experiment, profile, step="overlap", max_results=1)
     if not runs:
         return pd.DataFrame(columns=["method_a", "method_b", "mean_iou", "min_iou", "images"])
     return tracking.load_table(runs[0].info.run_id, "overlap.json", tracking_uri=client.tracking_uri)

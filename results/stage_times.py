@@ -18,11 +18,11 @@ from __future__ import annotations
 import re
 import warnings
 
-import mlflow
 import pandas as pd
 
 import attacks
 from evaluation import ORDERS
+from results.collect import finished_runs
 from workflow import tracking
 
 STEP_STAGES = ("train", "heatmaps", "overlap", "evaluate")
@@ -74,8 +74,9 @@ def stage_order() -> list[str]:
 def stage_table(times: pd.DataFrame) -> pd.DataFrame:
     """Minutes per stage (rows) and seed (columns ``seed N``), with a ``total`` row; text cells."""
     minutes = times.pivot_table(index="stage", columns="seed", values="seconds", aggfunc="sum") / 60.0
-    minutes = minutes.reindex([stage for stage in stage_order() if stage in minutes.index]
-                              + [stage for stage in minutes.index if stage not in stage_order()])
+    order = stage_order()
+    minutes = minutes.reindex([stage for stage in order if stage in minutes.index]
+                              + sorted(set(minutes.index) - set(order)))
     minutes.columns = [f"seed {seed}" for seed in minutes.columns]
     minutes.loc["total"] = minutes.sum()
     return minutes.apply(lambda column: column.map(lambda m: "—" if pd.isna(m) else f"{m:.1f}"))
@@ -83,24 +84,19 @@ def stage_table(times: pd.DataFrame) -> pd.DataFrame:
 
 def collect_stage_runs(tracking_uri: str | None, experiment: str, profile: str) -> pd.DataFrame:
     """:data:`COLUMNS` for the step runs of the profile's newest finished full reproduction (see above)."""
-    client = mlflow.MlflowClient(tracking_uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        raise ValueError(f"No such experiment in {client.tracking_uri}. Received: experiment={experiment!r}")
-    finished = "attributes.status = 'FINISHED'"
+    client, entries = finished_runs(tracking_uri, experiment, profile, step="entry")
     chosen = None
-    for entry in client.search_runs([found.experiment_id], f"tags.step = 'entry' and tags.entry_point = 'reproduce' "
-                                    f"and tags.profile = '{profile}' and {finished}",
-                                    order_by=["attributes.start_time DESC"]):
-        if entry.data.params.get("variants", "all") == "all":
+    for entry in entries:  # newest first
+        if entry.data.tags.get("entry_point") == "reproduce" and entry.data.params.get("variants", "all") == "all":
             try:
                 chosen = set(tracking.load_table(entry.info.run_id, "steps.json", client.tracking_uri)["run_id"])
             except Exception:  # noqa: BLE001 - an entry run that ran no step logs no steps.json
                 continue
             break
-    query = finished if chosen is not None else f"tags.profile = '{profile}' and {finished}"
-    steps = [r for r in client.search_runs([found.experiment_id], query, max_results=50000)
-             if r.data.tags.get("step") in (*STEP_STAGES, "attack") and (chosen is None or r.info.run_id in chosen)]
+    steps = [run for step in (*STEP_STAGES, "attack")
+             for run in finished_runs(tracking_uri, experiment, profile if chosen is None else None, step=step,
+                                       max_results=50000)[1]
+             if chosen is None or run.info.run_id in chosen]
     seeds = {r.info.run_id: r.data.params.get("seed") for r in steps if r.data.tags["step"] == "train"}
     rows = []
     for run in steps:
