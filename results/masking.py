@@ -11,7 +11,10 @@ Three rules, each on logged cells or curves (one flag per offending cell):
   above 10%; an L-inf budget of 16/255 breaks every undefended CIFAR-10 model.
 * ``iterative weaker than one step``: adaptive PGD leaves higher accuracy than
   adaptive FGSM at the same budget by more than one image (1/n): the stronger
-  attack did not converge.
+  attack did not converge. Where it also leaves more than the clean accuracy,
+  its gradient does not describe the defended model at all, and the flag says
+  so: a defense that changes with its input needs an attack over that
+  randomness (EOT), not BPDA alone.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import math
 import pandas as pd
 
 import attacks
+from evaluation import CLEAN
 from results.tables import cell_summary
 
 CURVE_EPS_255 = 16.0
@@ -70,9 +74,15 @@ def strength_flags(cells: pd.DataFrame, strong: str = "pgd", weak: str = "fgsm")
         if other is None or other["mean"] is None or not s["n"]:
             continue
         if s["mean"] > other["mean"] + 1 / s["n"] + 1e-12:
+            detail = (f"{attacks.get(strong).label} adaptive {100 * s['mean']:.1f}% > "
+                      f"{attacks.get(weak).label} adaptive {100 * other['mean']:.1f}% + 1/{s['n']}")
+            clean = next((c for (v, t, a, _), c in summaries.items() if (v, t, a) == (variant, test_set, CLEAN)), None)
+            if clean is not None and clean["mean"] is not None and s["mean"] > clean["mean"] + 1 / s["n"] + 1e-12:
+                detail += (f"; above clean accuracy {100 * clean['mean']:.1f}%: the gradient does not describe "
+                           "the defended model (a defense that changes with its input, such as a mask drawn "
+                           "from a hash of the image, needs an attack over that randomness, EOT, not BPDA)")
             flags.append({"variant": variant, "test_set": test_set, "check": "iterative weaker than one step",
-                          "detail": f"{attacks.get(strong).label} adaptive {100 * s['mean']:.1f}% > "
-                                    f"{attacks.get(weak).label} adaptive {100 * other['mean']:.1f}% + 1/{s['n']}"})
+                          "detail": detail})
     return flags
 
 

@@ -51,10 +51,46 @@ def run_command(args, cwd=REPO, env=None, timeout=900):
     return result
 
 
+_TEMPLATE_STORE: list[Path] = []
+
+
+def _template_store() -> Path:
+    """An empty sqlite store with MLflow's tables made, once per session (in its own folder, where the
+    Default experiment's artifacts would go)."""
+    if not _TEMPLATE_STORE:
+        import tempfile
+
+        import mlflow
+
+        folder = Path(tempfile.mkdtemp(prefix="mlflow-template-"))
+        before = os.getcwd()
+        os.chdir(folder)
+        try:
+            mlflow.MlflowClient(f"sqlite:///{folder / 'mlflow.db'}").search_experiments(max_results=1)
+        finally:
+            os.chdir(before)
+        _TEMPLATE_STORE.append(folder / "mlflow.db")
+    return _TEMPLATE_STORE[0]
+
+
+def fresh_store(folder: Path, name: str = "mlflow.db") -> str:
+    """The URI of a new sqlite store ``folder/name``: a copy of the template, since MLflow's table migrations
+    take seconds per new store and a copy milliseconds. The caller (or a subprocess) creates experiments."""
+    import shutil
+
+    path = Path(folder) / name
+    if not path.exists():
+        shutil.copyfile(_template_store(), path)
+    return f"sqlite:///{path}"
+
+
 def create_experiment(tracking_uri: str, folder: Path, name: str = "pixel-importance") -> str:
     """An experiment whose artifacts live in ``folder`` (keeps test stores out of the repo)."""
     import mlflow
 
+    if tracking_uri.startswith("sqlite:///"):
+        database = Path(tracking_uri[len("sqlite:///"):])
+        fresh_store(database.parent, database.name)
     client = mlflow.MlflowClient(tracking_uri)
     existing = client.get_experiment_by_name(name)
     if existing:
@@ -62,21 +98,57 @@ def create_experiment(tracking_uri: str, folder: Path, name: str = "pixel-import
     return client.create_experiment(name, artifact_location=(folder / "mlruns").as_uri())
 
 
-@pytest.fixture(scope="session")
-def quick_store(tmp_path_factory, data_root):
-    """One `mlflow run . -e reproduce -P profile=quick` into a temporary sqlite store, shared by tests."""
+def _quick_store_command(data: Path) -> list:
     import shutil
 
+    mlflow_cli = Path(sys.executable).parent / "mlflow"
+    return [mlflow_cli if mlflow_cli.exists() else shutil.which("mlflow"), "run", REPO, "--env-manager", "local",
+            "-e", "reproduce", "--experiment-name", "pixel-importance",
+            "-P", "profile=quick", "-P", f"data={data}"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quick_store_started(request, tmp_path_factory):
+    """Starts the quick reproduction in the background at the session's start when a selected test uses it.
+
+    The four-minute run then overlaps the tests before its first user, which spend much of their time in
+    single-threaded Python (imports, MLflow, sqlite) and leave a core free. Output goes to files (a pipe
+    nobody reads would fill and stall the run). Stopped at the session's end if no test waited for it.
+    """
+    import subprocess
+
+    wanted = any("quick_store" in item.fixturenames for item in request.session.items)
+    if not wanted or not (DATA_ROOT / "train" / "airplane").is_dir():
+        yield None
+        return
     folder = tmp_path_factory.mktemp("quick-store")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     create_experiment(uri, folder)
-    mlflow_cli = Path(sys.executable).parent / "mlflow"
-    command = [mlflow_cli if mlflow_cli.exists() else shutil.which("mlflow"), "run", REPO, "--env-manager", "local",
-               "-e", "reproduce", "--experiment-name", "pixel-importance",
-               "-P", "profile=quick", "-P", f"data={data_root}"]
-    result = run_command(command, cwd=folder, env={"MLFLOW_TRACKING_URI": uri})
-    assert result.returncode == 0, result.stderr[-4000:]
-    return {"uri": uri, "folder": folder, "stdout": result.stdout, "stderr": result.stderr, "data": data_root}
+    stdout, stderr = open(folder / "stdout.txt", "w"), open(folder / "stderr.txt", "w")
+    process = subprocess.Popen([str(a) for a in _quick_store_command(DATA_ROOT)], cwd=folder, stdout=stdout,
+                               stderr=stderr, text=True, start_new_session=True,
+                               env=subprocess_env({"MLFLOW_TRACKING_URI": uri}))
+    yield {"uri": uri, "folder": folder, "process": process, "files": (stdout, stderr), "data": DATA_ROOT}
+    if process.poll() is None:
+        import signal
+
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    stdout.close(), stderr.close()
+
+
+@pytest.fixture(scope="session")
+def quick_store(data_root, _quick_store_started):
+    """One `mlflow run . -e reproduce -P profile=quick` into a temporary sqlite store, shared by tests."""
+    started = _quick_store_started
+    assert started is not None
+    started["process"].wait(timeout=1200)
+    for handle in started["files"]:
+        handle.flush()
+    stdout, stderr = ((started["folder"] / name).read_text() for name in ("stdout.txt", "stderr.txt"))
+    assert started["process"].returncode == 0, stderr[-4000:]
+    return {"uri": started["uri"], "folder": started["folder"], "stdout": stdout, "stderr": stderr,
+            "data": started["data"]}
 
 
 @pytest.fixture(autouse=True)

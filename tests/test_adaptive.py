@@ -227,5 +227,11 @@ def test_strength_flag_on_known_cells():
          "correct": round(acc * 100), "n": 100, "ci95_low": acc - 0.05, "ci95_high": acc + 0.05}
         for a, acc in (("fgsm", 0.40), ("pgd", 0.42))])
     assert list(results.masking_flags(cells)["check"]) == ["iterative weaker than one step"]
+    assert "above clean" not in results.masking_flags(cells)["detail"].iloc[0]  # no clean cell to compare
+    clean = {"variant": "none", "seed": 0, "test_set": "blur", "attack": "none", "order": "none", "n": 100}
+    below = pd.concat([cells, pd.DataFrame([{**clean, "accuracy": 0.45, "correct": 45}])])
+    assert "above clean" not in results.masking_flags(below)["detail"].iloc[0]  # the attack cost accuracy
+    above = pd.concat([cells, pd.DataFrame([{**clean, "accuracy": 0.39, "correct": 39}])])
+    assert "above clean accuracy 39.0%" in results.masking_flags(above)["detail"].iloc[0]  # it raised it: EOT
     cells.loc[cells["attack"] == "pgd", "accuracy"] = 0.41  # within one image of FGSM: not flagged
     assert results.masking_flags(cells).empty

@@ -5,6 +5,7 @@ import pytest
 
 import blur
 import checks
+from tests.conftest import fresh_store
 
 
 @pytest.mark.parametrize("check, value, message", [
@@ -56,7 +57,7 @@ def test_loaded_artifacts_are_read_only_fresh_dicts_and_the_caches_are_bounded(t
 
     from workflow import models, tracking
 
-    tracking.configure(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tracking.configure(fresh_store(tmp_path))
     with tracking.run("arrays"):
         tracking.log_arrays("a.npz", images=np.arange(6.0))
         run_id = mlflow.active_run().info.run_id

@@ -15,6 +15,7 @@ import attacks
 import defense
 import heatmaps
 import results
+from tests.conftest import fresh_store
 from workflow import entry_run, profiles, reproduce, tracking
 
 TINY_PROFILE = {**profiles.PROFILES["quick"], "images_per_class": 12, "train_per_class": 8, "epochs": 1,
@@ -67,7 +68,7 @@ def test_a_throw_away_method_and_attack_run_through_the_grid_and_the_report(thro
                                                                              data_root):
     import report
 
-    tracking.configure(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tracking.configure(fresh_store(tmp_path))
     settings = profiles.resolve("tiny")
     with entry_run("reproduce", settings, data=str(data_root)):
         grid = reproduce(settings, str(data_root), aliases=("tiny",))

@@ -13,7 +13,7 @@ import evaluation
 import results
 from results.stage_times import COLUMNS as STAGE_COLUMNS
 from results.thesis import thesis_table
-from tests.conftest import REPO, run_command
+from tests.conftest import REPO, fresh_store, run_command
 
 
 def _cells(rows):
@@ -173,7 +173,7 @@ def test_report_entry_point_writes_and_logs_everything(quick_store, tmp_path):
 
 def test_report_on_an_empty_store_fails_clearly(tmp_path):
     result = run_command([sys.executable, REPO / "report.py", "--profile", "quick", "--output", tmp_path],
-                         cwd=tmp_path, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}"})
+                         cwd=tmp_path, env={"MLFLOW_TRACKING_URI": fresh_store(tmp_path, "empty.db")})
     assert result.returncode == 2
     assert "No finished evaluate runs" in result.stderr and "profile='quick'" in result.stderr
 

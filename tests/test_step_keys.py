@@ -5,6 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
+from tests.conftest import fresh_store
 from workflow import code_version as versions
 from workflow import data as workflow_data
 from workflow import step_runs, tracking
@@ -74,7 +75,7 @@ def test_editing_an_attack_reuses_training_and_editing_training_reruns_downstrea
     from workflow import profiles
 
     monkeypatch.setattr(step_runs, "code_version", lambda module: versions.code_version(module, code_copy))
-    tracking.configure(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tracking.configure(fresh_store(tmp_path))
     settings = profiles.resolve("quick", {"images_per_class": 12, "train_per_class": 8, "epochs": 1})
     data = str(data_root)
 

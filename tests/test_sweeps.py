@@ -16,7 +16,7 @@ import optuna
 import pytest
 
 from sweeps import SearchSpace, resolve_objective
-from tests.conftest import REPO, create_experiment, run_command, subprocess_env
+from tests.conftest import REPO, create_experiment, fresh_store, run_command, subprocess_env
 
 TINY = ["--profile", "quick", "--images_per_class", "30", "--train_per_class", "20", "--epochs", "1",
         "--newtonfool_max_iter", "2"]
@@ -46,7 +46,7 @@ def test_bad_bounds_fail_before_any_trial(tmp_path, data_root):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     result = run_command([sys.executable, REPO / "sweep.py", *TINY, "--data", data_root, "--storage", storage,
                           "--sigma_min", "0", "--n_trials", "2"], cwd=tmp_path,
-                         env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"})
+                         env={"MLFLOW_TRACKING_URI": fresh_store(tmp_path)})
     assert result.returncode == 2 and "sigma=(0.0, 8.0)" in result.stderr
     assert not (tmp_path / "optuna.db").exists()  # no study was even created
 
@@ -200,7 +200,7 @@ def test_the_objective_never_sees_a_test_image(tmp_path, data_root, monkeypatch)
 
     monkeypatch.setattr(study_module, "_trial", trial)
     monkeypatch.setattr(study_module.classifiers, "predict_labels", predict)
-    tracking.configure(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tracking.configure(fresh_store(tmp_path))
     settings = profiles.resolve("quick", {"images_per_class": 30, "train_per_class": 20, "epochs": 1,
                                           "validation_per_class": 4})
     try:

@@ -10,7 +10,7 @@ import pytest
 import defense
 import heatmaps
 import evaluation
-from tests.conftest import REPO, run_command
+from tests.conftest import REPO, fresh_store, run_command
 from workflow import profiles, tracking
 
 STEPS = ("train", "heatmaps", "overlap", "attack", "evaluate")
@@ -275,7 +275,7 @@ def test_two_seeds_run_the_grid_twice_with_the_images_fixed(tmp_path, data_root)
     import reproduce
     import results
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = fresh_store(tmp_path)
     tracking.configure(uri)
     tiny = {"images_per_class": 12, "train_per_class": 8, "epochs": 1, "attacks": "none", "adaptive_attacks": "none",
             "curve_eps": "none", "variants": "lrp_eps,none"}
