@@ -130,6 +130,7 @@ def test_quick_reproduce_prints_no_third_party_noise(quick_store):
                  "PyTorch not found", "registering model based on models:/", "The specified dataset source"):
         assert note not in quick_store["stderr"] and note not in quick_store["stdout"], note
     assert "start  train-none" in quick_store["stderr"] + quick_store["stdout"]  # progress lines still show
+    assert f"models evaluated: {len(defense.variants())}/{len(defense.variants())}" in quick_store["stderr"]
 
 
 def test_quick_reproduce_logs_the_full_grid(quick_store):

@@ -23,10 +23,13 @@ def reproduce(settings: dict, data: str, aliases: tuple[str, ...] = ()) -> dict:
                             train_step(settings, variant, data, aliases, explainer_run_id=explainer)
                             for variant in profiles.selected_variants(settings)}
     result["overlap_run"] = overlap_step(settings, explainer, data)
-    for variant, run_id in result["train_runs"].items():
+    evaluating = time.time()
+    for number, (variant, run_id) in enumerate(result["train_runs"].items(), start=1):
         evaluated, rows = evaluate_step(settings, run_id, explainer, data, variant)
         result["evaluate_runs"][variant] = evaluated
         result["cells"][variant] = {row["metric"]: row["accuracy"] for row in rows}
+        tracking.log(f"models evaluated: {number}/{len(result['train_runs'])} "
+                     f"({(time.time() - evaluating) / 60:.1f} min in this reproduction)")
     result["seconds"] = round(time.time() - started, 3)
     tracking.log(f"reproduce ({settings['profile']}) done in {result['seconds']:.1f} s")
     return result
