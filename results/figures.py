@@ -88,8 +88,9 @@ def curve_figure(curves: pd.DataFrame, variant: str) -> plt.Figure:
 
     mine = curves[curves["variant"] == variant]
     test_sets = list(dict.fromkeys(mine["test_set"]))
-    figure, axes = plt.subplots(1, max(len(test_sets), 1), figsize=(5.2 * max(len(test_sets), 1), 3.8), dpi=120,
-                                squeeze=False)
+    panels = max(len(test_sets), 1)
+    figure, axes = plt.subplots(1, panels, figsize=(max(5.2 * panels, 6.4), 4.0), dpi=120, squeeze=False)
+    budgets = sorted(float(b) for b in mine["eps_255"].unique())
     styles = {"before": ":", "after": "--", "adaptive": "-"}
     for panel, test_set in zip(axes[0], test_sets):
         for (attack, order), line in mine[mine["test_set"] == test_set].groupby(["attack", "order"], sort=False):
@@ -104,13 +105,16 @@ def curve_figure(curves: pd.DataFrame, variant: str) -> plt.Figure:
         panel.axhline(100 * CURVE_LIMIT, color="grey", linewidth=0.6)
         panel.axvline(CURVE_EPS_255, color="grey", linewidth=0.6)
         panel.set_xscale("symlog", linthresh=1.0)
+        panel.set_xticks(budgets, [f"{b:g}" for b in budgets])  # the measured budgets, not powers of ten
+        panel.minorticks_off()
+        panel.set_xlim(-0.2, max(budgets, default=1.0) * 1.15)
         panel.set_xlabel("L-inf budget eps (x 1/255)")
         panel.set_ylabel("accuracy (%)")
         panel.set_ylim(0, 100)
         panel.grid(alpha=0.3)
         panel.set_title(f"test set: {column_labels().get(test_set, test_set)}", fontsize=9)
         panel.legend(fontsize=7)
-    figure.suptitle(f"Model trained on {model_labels().get(variant, variant)}: accuracy vs budget "
+    figure.suptitle(f"Model trained on {model_labels().get(variant, variant)}: accuracy vs budget\n"
                     "(band: 95% interval; grey: 10% at 16/255)", fontsize=10)
     figure.tight_layout()
     return figure

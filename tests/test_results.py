@@ -212,3 +212,18 @@ def test_stage_times_of_the_quick_store_add_up_to_the_reproduction(quick_store):
     assert {"train", "heatmaps", "overlap", "evaluate", "curves", "newtonfool before", "pgd adaptive"} <= set(
         times["stage"])
     assert 0.6 * wall < times["seconds"].sum() <= wall  # the steps' own work, inside the entry run's wall time
+
+
+def test_curve_figure_marks_the_measured_budgets_and_one_panel_per_test_set():
+    budgets = (0.0, 0.3, 1.0, 16.0)
+    curves = pd.DataFrame([{"variant": "lrp_eps", "seed": 0, "test_set": test_set, "attack": "pgd",
+                            "order": "adaptive", "eps_255": eps, "correct": max(0, 30 - 2 * int(eps)), "n": 30,
+                            "accuracy": max(0, 30 - 2 * int(eps)) / 30}
+                           for test_set in ("original", "lrp_eps") for eps in budgets])
+    figure = results.curve_figure(curves, "lrp_eps")
+    assert len(figure.axes) == 2
+    for panel in figure.axes:
+        assert [float(t) for t in panel.get_xticks()] == list(budgets)
+        assert [t.get_text() for t in panel.get_xticklabels()] == ["0", "0.3", "1", "16"]
+        assert panel.get_xlim()[0] < 0 < 16 < panel.get_xlim()[1]  # no point on the frame
+    assert "LRP-eps" in figure._suptitle.get_text()
