@@ -114,7 +114,8 @@ def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame) -> str:
         lines += [f"## {row.claim}: {row.verdict}", "", row.statement, f"B {row.kind} than A" if row.kind != "equivalent"
                   else "B equivalent to A", ""]
         if mine.empty:
-            lines += ["No comparison measured (its cells are not in the grid).", ""]
+            lines += ["No comparison measured: no pair of its cells has been evaluated (a model it compares is "
+                      "not evaluated yet, or its cells are not in the grid).", ""]
             continue
         lines += ["| comparison | A | B | seeds | effect (pp) [95%] | per seed | p (Holm) | vote | thesis effect |",
                   "|---|---|---|---|---|---|---|---|---|"]
