@@ -9,7 +9,7 @@ from results.collect import collect, collect_curves, collect_outcomes, collect_o
 from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
 from results.figures import bar_figure, curve_figure, heatmap_gallery
 from results.masking import masking_flags
-from results.report_files import write_report
+from results.report_files import coverage_lines, write_report
 from results.stage_times import collect_stage_runs, stage_table, stage_times
 from results.tables import (cell_summary, column_labels, model_labels, model_table, row_label, row_labels,
                             size_table)
@@ -41,5 +41,6 @@ __all__ = [
     "row_label",
     "row_labels",
     "thesis_difference",
+    "coverage_lines",
     "write_report",
 ]

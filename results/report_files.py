@@ -161,6 +161,19 @@ def overlap_lines(overlap: pd.DataFrame | None) -> list[str]:
     return lines
 
 
+def coverage_lines(cells: pd.DataFrame) -> list[str]:
+    """Which models each seed has evaluated so far (a reproduction in progress, or a ``variants`` subset)."""
+    labels = model_labels()
+    lines = []
+    for seed, group in cells.groupby("seed", sort=True):
+        present = set(group["variant"])
+        done = [label for variant, label in labels.items() if variant in present]
+        missing = [label for variant, label in labels.items() if variant not in present]
+        lines.append(f"- Seed {seed}: {len(done)} of {len(labels)} models evaluated"
+                     + (f"; not evaluated: {', '.join(missing)}." if missing else "."))
+    return ["Models evaluated:", "", *lines, ""] if lines else []
+
+
 def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = None,
                  curves: pd.DataFrame | None = None, overlap: pd.DataFrame | None = None,
                  stages: pd.DataFrame | None = None) -> list[Path]:
@@ -176,6 +189,7 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
     lines = ["# Results", "", "Accuracy in %: one seed shows [95% Wilson interval], several seeds mean ± std.",
              "FGSM / NewtonFool: blur before the attack; _A: blur after it; adaptive: the attack sees the blur "
              "(BPDA). — = not measured.", ""]
+    lines += coverage_lines(cells)
     lines += _fidelity(cells, thesis, folder, written)
     labels = model_labels()
     for variant in [v for v in labels if v in set(cells["variant"])]:

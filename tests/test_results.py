@@ -227,3 +227,15 @@ def test_curve_figure_marks_the_measured_budgets_and_one_panel_per_test_set():
         assert [t.get_text() for t in panel.get_xticklabels()] == ["0", "0.3", "1", "16"]
         assert panel.get_xlim()[0] < 0 < 16 < panel.get_xlim()[1]  # no point on the frame
     assert "LRP-eps" in figure._suptitle.get_text()
+
+
+def test_report_says_which_models_each_seed_has_evaluated():
+    cells = _cells([_row("none", "original", "none", "none", 81), _row("lrp_eps", "original", "none", "none", 70),
+                    _row("none", "original", "none", "none", 79, seed=1)])
+    lines = results.coverage_lines(cells)
+    total = len(defense.variants())
+    assert lines[2] == (f"- Seed 0: 2 of {total} models evaluated; "
+                        "not evaluated: Blur, Gradient, In*Grad, PGD, Random (control).")
+    assert lines[3].startswith(f"- Seed 1: 1 of {total} models evaluated; not evaluated: Blur, Gradient, In*Grad, LRP")
+    everything = _cells([_row(v, "original", "none", "none", 50) for v in defense.variants()])
+    assert results.coverage_lines(everything)[2] == f"- Seed 0: {total} of {total} models evaluated."
