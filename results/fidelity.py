@@ -61,16 +61,20 @@ def fidelity_summary(compared: pd.DataFrame) -> pd.DataFrame:
 
 
 def fidelity_figure(compared: pd.DataFrame) -> plt.Figure:
-    """Ours against the thesis', one point per cell, coloured by row kind, with the diagonal."""
+    """Ours against the thesis', one point per cell with our 95% interval as a vertical bar (a bar crossing the
+    diagonal: the thesis' value lies inside it), coloured by row kind, with the diagonal."""
     figure, axes = plt.subplots(figsize=(5.6, 5.2), dpi=120)
     axes.plot([0, 100], [0, 100], color="black", linewidth=0.8, label="ours = thesis")
     for kind, part in compared.groupby("row_kind", sort=False):
-        axes.scatter(part["thesis"], part["ours"], s=14, alpha=0.8, label=f"{kind} ({len(part)})")
+        drawn = axes.scatter(part["thesis"], part["ours"], s=14, alpha=0.8, label=f"{kind} ({len(part)})")
+        below, above = part["ours"] - part["low"], part["high"] - part["ours"]  # our 95% interval
+        axes.errorbar(part["thesis"], part["ours"], yerr=[below.clip(lower=0), above.clip(lower=0)], fmt="none",
+                      ecolor=drawn.get_facecolor()[0], elinewidth=0.6, alpha=0.5)
     axes.set_xlim(0, 100)
     axes.set_ylim(0, 100)
     axes.set_xlabel("thesis accuracy (%)")
     axes.set_ylabel("our accuracy (%)")
-    axes.set_title("Each table cell: ours against the thesis'")
+    axes.set_title("Each table cell: ours (95% interval) against the thesis'", fontsize=10)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, loc="upper left")
     figure.tight_layout()

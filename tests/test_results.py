@@ -105,8 +105,14 @@ def test_fidelity_summary_on_known_differences(tmp_path):
     pgd = compared[compared["model"] == "PGD"].iloc[0]
     half = 4.302652729911275 * 10.0 / 3 ** 0.5  # t(0.975, 2) * std / sqrt(3 seeds)
     assert (pgd["low"], pgd["high"]) == (pytest.approx(70 - half), pytest.approx(70 + half))
+    from matplotlib.collections import LineCollection, PathCollection
+
     figure = results.fidelity_figure(compared)
-    assert len(figure.axes[0].collections) == 2  # one scatter per row kind
+    drawn = figure.axes[0].collections
+    assert len([c for c in drawn if isinstance(c, PathCollection)]) == 2  # one scatter per row kind
+    bars = sorted((round(float(segment[0][1]), 6), round(float(segment[1][1]), 6))
+                  for c in drawn if isinstance(c, LineCollection) for segment in c.get_segments())
+    assert bars == sorted((round(low, 6), round(high, 6)) for low, high in zip(compared["low"], compared["high"]))
 
 
 def test_notebook_rebuilds_tables_equal_to_logged_metrics(quick_store, tmp_path):
