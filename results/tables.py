@@ -1,7 +1,9 @@
 """The thesis' tables: one per trained model, rows = clean and each attack/order, columns = test sets.
 
 A cell is the accuracy in % with its 95% Wilson interval (one seed), or the
-mean +/- std over seeds. A cell that was not measured is missing (``None``,
+mean +/- std over seeds with the Wilson interval of the pooled count (every
+seed's test images together: the test-image noise alone, next to the std,
+the training noise). A cell that was not measured is missing (``None``,
 shown as an em dash), never zero.
 """
 
@@ -15,7 +17,7 @@ from scipy import stats
 import attacks
 import defense
 from evaluation.orders import ORDER_RECORDS
-from evaluation.statistics import mean_std
+from evaluation.statistics import mean_std, wilson_interval
 
 MISSING = "—"
 
@@ -51,7 +53,8 @@ def cell_summary(values: pd.DataFrame) -> dict:
     """Accuracy of one cell over its seeds: mean, std, seeds and a 95% interval.
 
     One seed: the Wilson interval of its test images. Several: the t interval
-    of the mean over seeds (training noise, which the seeds sample).
+    of the mean over seeds (training noise, which the seeds sample), and as
+    ``pooled_low``/``pooled_high`` the Wilson interval of the pooled count.
     """
     if values.empty:
         return {"mean": None, "std": None, "seeds": 0, "low": None, "high": None}
@@ -59,7 +62,11 @@ def cell_summary(values: pd.DataFrame) -> dict:
     seeds = len(values)
     if seeds > 1:
         half = float(stats.t.ppf(0.975, seeds - 1)) * std / math.sqrt(seeds)
-        return {"mean": mean, "std": std, "seeds": seeds, "low": max(0.0, mean - half), "high": min(1.0, mean + half)}
+        pooled = (None, None)
+        if {"correct", "n"} <= set(values) and values[["correct", "n"]].notna().all().all():
+            pooled = wilson_interval(int(values["correct"].sum()), int(values["n"].sum()))
+        return {"mean": mean, "std": std, "seeds": seeds, "low": max(0.0, mean - half), "high": min(1.0, mean + half),
+                "pooled_low": pooled[0], "pooled_high": pooled[1]}
     low, high = values["ci95_low"].iloc[0], values["ci95_high"].iloc[0]
     return {"mean": mean, "std": std, "seeds": 1, "low": float(low) if _known(low) else None,
             "high": float(high) if _known(high) else None}
@@ -73,7 +80,10 @@ def format_cell(summary: dict) -> str:
     if summary["mean"] is None:
         return MISSING
     if summary["seeds"] > 1:
-        return f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f} ({summary['seeds']} seeds)"
+        pooled = ""
+        if summary.get("pooled_low") is not None:
+            pooled = f" [{100 * summary['pooled_low']:.1f}, {100 * summary['pooled_high']:.1f}]"
+        return f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}{pooled} ({summary['seeds']} seeds)"
     if summary["low"] is not None:
         return f"{100 * summary['mean']:.1f} [{100 * summary['low']:.1f}, {100 * summary['high']:.1f}]"
     return f"{100 * summary['mean']:.1f}"

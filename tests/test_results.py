@@ -41,7 +41,9 @@ def test_incomplete_grid_shows_missing_cells_as_missing_never_zero():
 def test_several_seeds_give_mean_and_std_and_points_over_the_bars():
     cells = _cells([_row("pgd", "original", "none", "none", c, seed=s) for s, c in enumerate((70, 80, 90))]
                    + [_row("pgd", "original", "fgsm", "before", c, seed=s) for s, c in enumerate((20, 30, 40))])
-    assert results.model_table(cells, "pgd").loc["PGD", "Original"] == "80.0 ± 10.0 (3 seeds)"
+    low, high = evaluation.wilson_interval(240, 300)  # the pooled count: 70 + 80 + 90 of 3 x 100 images
+    assert results.model_table(cells, "pgd").loc["PGD", "Original"] == (
+        f"80.0 ± 10.0 [{100 * low:.1f}, {100 * high:.1f}] (3 seeds)")
     figure = results.bar_figure(cells, "fgsm", "before")
     points = [c for c in figure.axes[0].collections if len(c.get_offsets()) == 3]
     assert len(points) == 1 and sorted(points[0].get_offsets()[:, 1]) == [20.0, 30.0, 40.0]
