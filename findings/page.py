@@ -50,6 +50,12 @@ def thesis_values(thesis: pd.DataFrame, cell: CellRef) -> float:
     return float(match["accuracy"].iloc[0]) if len(match) else float("nan")
 
 
+# The comparisons table's columns, also when no comparison is measured yet (a reproduction in progress).
+COMPARISON_COLUMNS = ["claim", "comparison", "a", "a_variant", "b", "b_variant", "seeds", "n", "b_right_a_wrong",
+                      "a_right_b_wrong", "effect_pp", "ci95_low", "ci95_high", "seed_mean_pp", "seed_std_pp",
+                      "per_seed_pp", "p", "p_holm", "vote", "thesis_a", "thesis_b", "thesis_effect_pp"]
+
+
 def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(comparisons, claims): one row per comparison with effect, interval, p-values and vote; one per claim."""
     thesis = load_thesis() if thesis is None else thesis
@@ -88,7 +94,7 @@ def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> t
         verdicts.append({"claim": claim.name, "statement": claim.statement, "source": claim.source,
                          "kind": claim.kind, "comparisons": k, "for": votes.count("for"),
                          "against": votes.count("against"), "verdict": claim_verdict(votes)})
-    return pd.DataFrame(rows), pd.DataFrame(verdicts)
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS), pd.DataFrame(verdicts)
 
 
 def _pp(value: float) -> str:

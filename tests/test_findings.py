@@ -93,3 +93,11 @@ def test_the_page_shows_every_claim_its_rule_and_the_thesis_numbers():
     thesis_row = comparisons[(comparisons["claim"] == "more_robust") & comparisons["a"].str.endswith("fgsm/before")]
     assert thesis_row["thesis_a"].iloc[0] == pytest.approx(82.00)
     assert set(defense.variants()) >= set(comparisons["b_variant"])
+
+
+def test_a_reproduction_in_progress_gives_empty_tables_with_their_columns_and_inconclusive_claims():
+    only_original = {key: value for key, value in _outcomes(lambda cell: 0.6, seeds=(0,)).items() if key[0] == "none"}
+    comparisons, claims = findings.evaluate_claims(only_original)
+    assert comparisons.empty and "effect_pp" in comparisons and "thesis_effect_pp" in comparisons
+    assert set(claims["verdict"]) == {"inconclusive"} and (claims["comparisons"] == 0).all()
+    assert "No comparison measured" in findings.findings_page(comparisons, claims)

@@ -156,6 +156,14 @@ def test_notebook_rebuilds_tables_equal_to_logged_metrics(quick_store, tmp_path)
     fidelity = pd.read_csv(output / "fidelity.csv").set_index("row_kind")
     assert fidelity.loc["all", "cells"] == 150  # every thesis cell has a counterpart in the quick grid
     assert list(fidelity.index) == ["clean", "FGSM", "FGSM_A", "NewtonFool", "NewtonFool_A", "all"]
+    executed = json.loads((tmp_path / "executed.ipynb").read_text())
+    shown = {}
+    for cell in executed["cells"]:
+        for figure_call in ("fidelity_figure", "curve_figure"):
+            if figure_call in "".join(cell["source"]) and cell["cell_type"] == "code":
+                shown[figure_call] = sum("image/png" in out.get("data", {}) for out in cell["outputs"])
+    # figures show as images in the notebook, not as "<Figure size ...>"
+    assert shown == {"fidelity_figure": 1, "curve_figure": len(results.model_labels())}
 
 
 def test_report_entry_point_writes_and_logs_everything(quick_store, tmp_path):
