@@ -145,6 +145,31 @@ def test_killed_reproduce_resumes_without_duplicates(tmp_path, data_root):
     assert all(len(cells) == len(defense.test_sets()) * 4 for cells in final["cells"].values())
 
 
+def test_runs_of_a_process_killed_outright_end_killed_at_the_next_start(tmp_path):
+    """SIGKILL (or a closed session) leaves runs RUNNING; the next start on this host marks them KILLED."""
+    from workflow import tracking
+
+    uri = _store(tmp_path)
+    tracking.configure(uri)
+    with tracking.run("tagged") as active:  # every run names its process
+        tags = mlflow.MlflowClient().get_run(active.info.run_id).data.tags
+    assert (tags[tracking.HOST_TAG], tags[tracking.PID_TAG]) == (socket.gethostname(), str(os.getpid()))
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    client, experiment = mlflow.MlflowClient(), tracking.experiment_id()
+
+    def running(host, pid):
+        return client.create_run(experiment, tags={tracking.HOST_TAG: host, tracking.PID_TAG: str(pid)}).info.run_id
+
+    killed = running(socket.gethostname(), ended.pid)
+    alive = running(socket.gethostname(), os.getpid())  # a concurrent worker: still at work
+    elsewhere = running("another-machine", ended.pid)  # its process is not ours to look up
+    untagged = client.create_run(experiment).info.run_id
+    tracking.configure(uri)
+    status = {run: client.get_run(run).info.status for run in (killed, alive, elsewhere, untagged)}
+    assert status == {killed: "KILLED", alive: "RUNNING", elsewhere: "RUNNING", untagged: "RUNNING"}
+
+
 # ---------------------------------------------------------------- a real tracking server
 
 

@@ -12,6 +12,11 @@
   MLflow's UI opens them on their training runs.
 * A step run that raises ends FAILED; one interrupted (SIGINT, or SIGTERM via
   :func:`raise_on_sigterm`) ends KILLED. Only a clean exit ends FINISHED.
+* A process killed outright (SIGKILL, out of memory, a closed session) cannot
+  end its runs: every run carries the tags ``process.host`` and
+  ``process.pid``, and :func:`configure` marks KILLED the RUNNING runs of this
+  experiment whose process on this host no longer exists (runs of live
+  processes, and of other hosts, are left alone).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +53,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_EXPERIMENT = "pixel-importance"
 STEP_KEY_TAG = "step_key"
+HOST_TAG, PID_TAG = "process.host", "process.pid"  # the process a run belongs to (see end_runs_of_ended_processes)
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"  # the UI then opens on the runs, not on GenAI pages
 REPO = Path(__file__).resolve().parents[1]
@@ -93,7 +100,39 @@ def configure(tracking_uri: str | None = None, experiment: str | None = None) ->
             if MlflowClient().get_experiment(chosen.experiment_id).tags.get(EXPERIMENT_KIND_TAG) is None:
                 raise
     _state["experiment_id"] = chosen.experiment_id
+    end_runs_of_ended_processes(chosen.experiment_id)
     return uri
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def end_runs_of_ended_processes(experiment: str) -> list[str]:
+    """Mark KILLED the RUNNING runs of ``experiment`` whose process on this host has ended; their ids.
+
+    A run is only touched when its tags name this host and a process id that no
+    longer exists, so concurrent workers (alive) and other machines' runs stay RUNNING.
+    """
+    client = MlflowClient()
+    host = socket.gethostname()
+    running = client.search_runs([experiment], f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
+                                 max_results=5000)
+    ended = []
+    for stale in running:
+        pid = stale.data.tags.get(PID_TAG, "")
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_exists(int(pid)):
+            client.set_terminated(stale.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+            ended.append(stale.info.run_id)
+    if ended:
+        log(f"marked {len(ended)} RUNNING run(s) KILLED: their process on this host ({host}) has ended")
+    return ended
 
 
 def experiment_id() -> str:
@@ -149,7 +188,8 @@ def run(name: str, key: str | None = None, tags: Mapping[str, str] | None = None
 
     Ends FINISHED on success, KILLED on interruption, FAILED on any error.
     """
-    all_tags = {"git_commit": git_commit(), **(tags or {})}
+    all_tags = {"git_commit": git_commit(), HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()),
+                **(tags or {})}
     if key:
         all_tags[STEP_KEY_TAG] = key
     if run_id:
