@@ -15,6 +15,7 @@ from typing import Callable, NamedTuple
 
 import defense
 import heatmaps
+from evaluation.grid import CLEAN
 
 KINDS = ("greater", "less", "equivalent")
 THESIS_ROWS = (("fgsm", "before"), ("fgsm", "after"), ("newtonfool", "before"), ("newtonfool", "after"))
@@ -23,7 +24,7 @@ THESIS_ROWS = (("fgsm", "before"), ("fgsm", "after"), ("newtonfool", "before"), 
 class CellRef(NamedTuple):
     variant: str
     test_set: str
-    attack: str  # "none": clean
+    attack: str  # CLEAN for a clean cell
     order: str  # "" for clean
 
 
@@ -68,7 +69,7 @@ def _more_robust() -> list[Comparison]:
 
 
 def _after_keeps_accuracy() -> list[Comparison]:
-    return [Comparison(f"{_label(m)}: clean vs {attack} after", CellRef(m, own(m), "none", ""),
+    return [Comparison(f"{_label(m)}: clean vs {attack} after", CellRef(m, own(m), CLEAN, ""),
                        CellRef(m, own(m), attack, "after"))
             for m in heatmap_variants() for attack in ("fgsm", "newtonfool")]
 
@@ -83,7 +84,7 @@ def _beats_random() -> list[Comparison]:
     control = control_variant()
     if control is None:
         return []
-    rows = (("none", ""), *THESIS_ROWS, ("pgd", "adaptive"))
+    rows = ((CLEAN, ""), *THESIS_ROWS, ("pgd", "adaptive"))
     return [Comparison(f"{_label(m)} vs {_label(control)}, {attack} {order}".rstrip(),
                        CellRef(control, own(control), attack, order), CellRef(m, own(m), attack, order))
             for m in heatmap_variants() for attack, order in rows]

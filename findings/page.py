@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from evaluation.grid import metric_name
+from evaluation.grid import CLEAN, metric_name
 from evaluation.paired import compare, holm, mcnemar_exact
 from findings.claims import CLAIMS, CellRef
 from findings.verdict import (ALPHA, EQUIVALENCE_MARGIN, RULE, claim_verdict, comparison_votes, paired_interval,
@@ -44,7 +44,7 @@ def _paired(outcomes: Outcomes, a: CellRef, b: CellRef) -> list:
 def thesis_values(thesis: pd.DataFrame, cell: CellRef) -> float:
     """The thesis' accuracy (%) for a cell of our grid, NaN where the thesis has none."""
     model = model_labels().get(cell.variant)
-    row = model if cell.attack == "none" else row_label(cell.attack, cell.order)
+    row = model if cell.attack == CLEAN else row_label(cell.attack, cell.order)
     column = column_labels().get(cell.test_set)
     match = thesis[(thesis["model"] == model) & (thesis["row"] == row) & (thesis["column"] == column)]
     return float(match["accuracy"].iloc[0]) if len(match) else float("nan")

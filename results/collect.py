@@ -7,20 +7,23 @@ import numpy as np
 import pandas as pd
 
 import evaluation
+from results.tables import CLEAN_ORDER
 from workflow import tracking
 
 COLUMNS = ["variant", "seed", "run_id", "test_set", "attack", "order", "accuracy", "correct", "n",
            "ci95_low", "ci95_high", "l2", "linf"]
 
 
-def finished_runs(tracking_uri: str | None, experiment: str, profile: str | None, step: str = "evaluate",
+def finished_runs(tracking_uri: str | None, experiment: str, profile: str | None, step: str | None = "evaluate",
                    max_results: int = 5000):
-    """(client, FINISHED runs of ``step`` of the profile, newest first)."""
+    """(client, FINISHED runs of ``step`` (None: of every step) of the profile, newest first)."""
     client = mlflow.MlflowClient(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         raise ValueError(f"No such experiment in {client.tracking_uri}. Received: experiment={experiment!r}")
-    query = f"tags.step = '{step}' and attributes.status = 'FINISHED'"
+    query = "attributes.status = 'FINISHED'"
+    if step:
+        query += f" and tags.step = '{step}'"
     if profile:
         query += f" and tags.profile = '{profile}'"
     return client, client.search_runs([found.experiment_id], query, order_by=["attributes.start_time DESC"],
@@ -44,7 +47,7 @@ def collect(tracking_uri: str | None = None, experiment: str = "pixel-importance
             correct, n, low, high = counts.get(name, (None, None, None, None))
             rows.append({"variant": run.data.tags.get("variant", ""), "seed": int(run.data.params.get("seed", 0)),
                          "run_id": run.info.run_id, "start_time": run.info.start_time,
-                         "test_set": cell.test_set, "attack": cell.attack, "order": cell.order or "none",
+                         "test_set": cell.test_set, "attack": cell.attack, "order": cell.order or CLEAN_ORDER,
                          "accuracy": value, "correct": correct, "n": n, "ci95_low": low, "ci95_high": high,
                          **{size: (run.data.metrics.get(evaluation.size_metric_name(size, cell), float("nan"))
                                    if cell.attack != evaluation.CLEAN else float("nan"))

@@ -10,6 +10,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import defense  # noqa: E402
+from evaluation.grid import CLEAN  # noqa: E402
 from evaluation.orders import ORDER_RECORDS  # noqa: E402
 from results.tables import cell_summary, column_labels, model_labels, row_label  # noqa: E402
 
@@ -32,7 +33,7 @@ def bar_figure(cells: pd.DataFrame, attack: str, order: str) -> plt.Figure:
         clean, attacked, errors = [], [], [[], []]
         for position, variant in zip(x, variants):
             mine = cells[(cells["variant"] == variant) & (cells["test_set"] == test_set)]
-            c = cell_summary(mine[mine["attack"] == "none"])
+            c = cell_summary(mine[mine["attack"] == CLEAN])
             seeds = mine[(mine["attack"] == attack) & (mine["order"] == order)]
             a = cell_summary(seeds)
             if len(seeds) > 1:

@@ -25,7 +25,7 @@ import pandas as pd
 
 import attacks
 from evaluation import CLEAN
-from results.tables import cell_summary
+from results.tables import CLEAN_ORDER, cell_summary
 
 CURVE_EPS_255 = 16.0
 CURVE_LIMIT = 0.10
@@ -76,7 +76,7 @@ def strength_flags(cells: pd.DataFrame, strong: str = "pgd", weak: str = "fgsm")
         if s["mean"] > other["mean"] + 1 / s["n"] + 1e-12:
             detail = (f"{attacks.get(strong).label} adaptive {100 * s['mean']:.1f}% > "
                       f"{attacks.get(weak).label} adaptive {100 * other['mean']:.1f}% + 1/{s['n']}")
-            clean = next((c for (v, t, a, _), c in summaries.items() if (v, t, a) == (variant, test_set, CLEAN)), None)
+            clean = summaries.get((variant, test_set, CLEAN, CLEAN_ORDER))
             if clean is not None and clean["mean"] is not None and s["mean"] > clean["mean"] + 1 / s["n"] + 1e-12:
                 detail += (f"; above clean accuracy {100 * clean['mean']:.1f}%: the gradient does not describe "
                            "the defended model (a defense that changes with its input, such as a mask drawn "

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 import defense
+from evaluation.grid import CLEAN
 from evaluation.orders import ORDER_RECORDS
 from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
 from results.figures import bar_figure, curve_figure
@@ -209,7 +210,7 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
         written += [Path(f"{stem}{suffix}") for suffix in (".csv", "_percent.csv", "_minus_thesis.csv", ".tex", ".md")]
         lines += [f"## {caption}", "", markdown(text, "ours"), "", "Thesis:", "", markdown(theirs, "thesis"), "",
                   "Ours minus thesis (percentage points):", "", markdown(_signed(difference), "difference"), ""]
-    for attack in [a for a in sorted(set(cells["attack"])) if a != "none"]:
+    for attack in [a for a in sorted(set(cells["attack"])) if a != CLEAN]:
         for order in ORDER_RECORDS:
             if not ((cells["attack"] == attack) & (cells["order"] == order)).any():
                 continue

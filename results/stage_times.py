@@ -93,10 +93,9 @@ def collect_stage_runs(tracking_uri: str | None, experiment: str, profile: str) 
             except Exception:  # noqa: BLE001 - an entry run that ran no step logs no steps.json
                 continue
             break
-    steps = [run for step in (*STEP_STAGES, "attack")
-             for run in finished_runs(tracking_uri, experiment, profile if chosen is None else None, step=step,
-                                       max_results=50000)[1]
-             if chosen is None or run.info.run_id in chosen]
+    steps = [run for run in finished_runs(tracking_uri, experiment, profile if chosen is None else None, step=None,
+                                          max_results=50000)[1]
+             if run.data.tags.get("step") in (*STEP_STAGES, "attack") and (chosen is None or run.info.run_id in chosen)]
     seeds = {r.info.run_id: r.data.params.get("seed") for r in steps if r.data.tags["step"] == "train"}
     rows = []
     for run in steps:

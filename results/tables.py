@@ -16,10 +16,12 @@ from scipy import stats
 
 import attacks
 import defense
+from evaluation.grid import CLEAN
 from evaluation.orders import ORDER_RECORDS
 from evaluation.statistics import mean_std, wilson_interval
 
 MISSING = "—"
+CLEAN_ORDER = "none"  # the order column of a clean cell: it has no attack order
 
 
 def model_labels() -> dict[str, str]:
@@ -40,8 +42,8 @@ def row_label(attack: str, order: str) -> str:
 
 def row_labels(cells: pd.DataFrame, variant: str) -> list[tuple[str, str, str]]:
     """(label, attack, order) for every row: clean first, then each attack before, after, adaptive."""
-    rows = [(model_labels().get(variant, variant), "none", "none")]
-    present = set(cells["attack"]) - {"none"}
+    rows = [(model_labels().get(variant, variant), CLEAN, CLEAN_ORDER)]
+    present = set(cells["attack"]) - {CLEAN}
     for attack in [a for a in attacks.ATTACKS if a in present] + sorted(present - set(attacks.ATTACKS)):
         for order in ORDER_RECORDS:
             if ((cells["attack"] == attack) & (cells["order"] == order)).any():

@@ -128,7 +128,7 @@ def _quick_store_started(request, tmp_path_factory):
     process = subprocess.Popen([str(a) for a in _quick_store_command(DATA_ROOT)], cwd=folder, stdout=stdout,
                                stderr=stderr, text=True, start_new_session=True,
                                env=subprocess_env({"MLFLOW_TRACKING_URI": uri}))
-    yield {"uri": uri, "folder": folder, "process": process, "files": (stdout, stderr), "data": DATA_ROOT}
+    yield {"uri": uri, "folder": folder, "process": process, "data": DATA_ROOT}
     if process.poll() is None:
         import signal
 
@@ -143,8 +143,6 @@ def quick_store(data_root, _quick_store_started):
     started = _quick_store_started
     assert started is not None
     started["process"].wait(timeout=1200)
-    for handle in started["files"]:
-        handle.flush()
     stdout, stderr = ((started["folder"] / name).read_text() for name in ("stdout.txt", "stderr.txt"))
     assert started["process"].returncode == 0, stderr[-4000:]
     return {"uri": started["uri"], "folder": started["folder"], "stdout": stdout, "stderr": stderr,
