@@ -3,11 +3,11 @@
 Every step run logs ``seconds``, the wall time of its body. A step that runs
 inside another (an attack step inside the evaluate step that needs it) is
 counted once: a run's *own* time is its seconds minus those of the step runs
-nested in it. The runs are those the newest finished full reproduction of the
-profile ran or reused (its ``steps.json``); a reused step costs nothing again
-and counts where it ran. Before any reproduction has finished (one
-interrupted, to be resumed), they are the profile's finished step runs, as far
-as they got. Stages: ``train``, ``heatmaps``, ``overlap``, one stage per
+nested in it. The runs are those the newest finished reproduction of each
+seed ran or reused (its ``steps.json``; see :func:`chosen_step_runs`); a
+reused step costs nothing again and counts where it ran. Before any
+reproduction has finished (one interrupted, to be resumed), they are the
+profile's finished step runs, as far as they got. Stages: ``train``, ``heatmaps``, ``overlap``, one stage per
 attack and order (``newtonfool before``; on the original test set every
 order is the attack itself, stored as its first order), ``curves`` (the
 robustness-curve points) and ``evaluate`` (its own part: predictions, logging).
@@ -82,17 +82,40 @@ def stage_table(times: pd.DataFrame) -> pd.DataFrame:
     return minutes.apply(lambda column: column.map(lambda m: "—" if pd.isna(m) else f"{m:.1f}"))
 
 
+def chosen_step_runs(entries: list[dict]) -> set[str] | None:
+    """The step run ids a stage table counts, from the profile's finished ``reproduce`` entry runs.
+
+    ``entries``: newest first, each ``{"seeds": "1,2", "variants": "all", "run_ids": [...]}``. For each
+    seed, the newest entry that ran it counts; one that ran fewer variants (``--variants``) adds
+    to an older one, until one that ran them all (``"all"``). None when no entry counts (nothing
+    has finished yet: the caller then counts every finished step run of the profile).
+    """
+    complete: set[str] = set()
+    chosen: set[str] | None = None
+    for entry in entries:
+        seeds = {seed.strip() for seed in str(entry["seeds"]).split(",") if seed.strip()}
+        if not seeds - complete:
+            continue
+        chosen = (chosen or set()) | set(entry["run_ids"])
+        if entry["variants"] == "all":
+            complete |= seeds
+    return chosen
+
+
 def collect_stage_runs(tracking_uri: str | None, experiment: str, profile: str) -> pd.DataFrame:
-    """:data:`COLUMNS` for the step runs of the profile's newest finished full reproduction (see above)."""
-    client, entries = finished_runs(tracking_uri, experiment, profile, step="entry")
-    chosen = None
-    for entry in entries:  # newest first
-        if entry.data.tags.get("entry_point") == "reproduce" and entry.data.params.get("variants", "all") == "all":
-            try:
-                chosen = set(tracking.load_table(entry.info.run_id, "steps.json", client.tracking_uri)["run_id"])
-            except Exception:  # noqa: BLE001 - an entry run that ran no step logs no steps.json
-                continue
-            break
+    """:data:`COLUMNS` for the step runs of the profile's newest finished reproductions (see above)."""
+    client, found = finished_runs(tracking_uri, experiment, profile, step="entry")
+    entries = []
+    for entry in found:  # newest first
+        if entry.data.tags.get("entry_point") != "reproduce":
+            continue
+        try:
+            run_ids = list(tracking.load_table(entry.info.run_id, "steps.json", client.tracking_uri)["run_id"])
+        except Exception:  # noqa: BLE001 - an entry run that ran no step logs no steps.json
+            continue
+        entries.append({"seeds": entry.data.params.get("seeds", entry.data.params.get("seed", "0")),
+                        "variants": entry.data.params.get("variants", "all"), "run_ids": run_ids})
+    chosen = chosen_step_runs(entries)
     steps = [run for run in finished_runs(tracking_uri, experiment, profile if chosen is None else None, step=None,
                                           max_results=50000)[1]
              if run.data.tags.get("step") in (*STEP_STAGES, "attack") and (chosen is None or run.info.run_id in chosen)]

@@ -11,7 +11,7 @@ import pytest
 import defense
 import evaluation
 import results
-from results.stage_times import COLUMNS as STAGE_COLUMNS
+from results.stage_times import COLUMNS as STAGE_COLUMNS, chosen_step_runs
 from results.thesis import thesis_table
 from tests.conftest import REPO, fresh_store, run_command
 
@@ -214,6 +214,20 @@ def test_stage_times_count_nested_steps_once():
         broken = results.stage_times(runs.assign(seconds=runs["seconds"].where(runs["run_id"] != "t0", 0.0)))
     assert broken.set_index(["seed", "stage"]).loc[(0, "train"), "seconds"] == 0.0
     assert results.stage_times(runs.iloc[:0]).empty
+
+
+def test_stage_runs_come_from_the_newest_finished_reproduction_of_each_seed():
+    entries = [  # newest first
+        {"seeds": "1,2", "variants": "none,gradient", "run_ids": ["s1-none", "s2-none", "s2-gradient"]},
+        {"seeds": "0", "variants": "all", "run_ids": ["s0-none", "s0-gradient", "s0-random"]},
+        {"seeds": "0", "variants": "all", "run_ids": ["old-recipe-s0"]},  # superseded by the newer seed-0 run
+        {"seeds": "1", "variants": "all", "run_ids": ["s1-none", "s1-random"]},  # seed 1's controls, run earlier
+        {"seeds": "1", "variants": "all", "run_ids": ["older-s1"]},  # seed 1 complete by now
+    ]
+    assert chosen_step_runs(entries) == {
+        "s1-none", "s2-none", "s2-gradient", "s0-none", "s0-gradient", "s0-random", "s1-random"}
+    assert chosen_step_runs(entries[:1]) == {"s1-none", "s2-none", "s2-gradient"}
+    assert chosen_step_runs([]) is None  # nothing finished: count every step run
 
 
 def test_stage_times_of_the_quick_store_add_up_to_the_reproduction(quick_store):
