@@ -1,4 +1,4 @@
-"""Entry point `evaluate`: a registered model on the six test sets, clean and under every attack and order.
+"""Entry point `evaluate`: a registered model on every test set, clean and under every attack and order.
 
     mlflow run . --env-manager local -e evaluate -P model=models:/pixel-importance.lrp_eps@quick \
         -P profile=quick -P data=../shared/data/cifar10-jpg

@@ -1,10 +1,10 @@
 """Entry point `report`: Tables 4.1-4.5 and Figures 4.2-4.5 rebuilt from the tracking server.
 
     mlflow run . --env-manager local -e report -P profile=quick -P data=../shared/data/cifar10-jpg
-    python report.py --profile thesis --output reports/thesis
+    python report.py --profile thesis --output reports
 
 Writes Markdown, CSV and LaTeX tables (ours, the thesis', the difference),
-bar charts and a heatmap gallery to ``--output`` and logs them as artifacts
+bar charts and a heatmap gallery to ``<output>/<profile>/`` and logs them as artifacts
 of a ``report`` run.
 """
 
