@@ -44,7 +44,7 @@ def report(profile: str = "thesis", output: str = "reports", data: str | None = 
         stages = results.stage_times(results.collect_stage_runs(
             mlflow.get_tracking_uri(), mlflow.get_experiment(tracking.experiment_id()).name, profile))
         written = results.write_report(cells, folder, curves=curves, overlap=overlap, stages=stages)
-        written.append(_findings(profile, folder))
+        written.append(_findings(profile, folder, results.masking_flags(cells, curves)))
         if data:
             gallery = _gallery(profile, data, folder)
             if gallery:
@@ -56,15 +56,16 @@ def report(profile: str = "thesis", output: str = "reports", data: str | None = 
             "variants": sorted(set(cells["variant"]))}
 
 
-def _findings(profile: str, folder: Path) -> Path:
-    """``findings.md`` (and its two tables as CSV): every claim's paired tests and computed verdict."""
+def _findings(profile: str, folder: Path, masking) -> Path:
+    """``findings.md`` (and its two tables as CSV): every claim's paired tests and computed verdict,
+    with the gradient-masking flags on the systems each claim compares."""
     outcomes = results.collect_outcomes(mlflow.get_tracking_uri(),
                                         mlflow.get_experiment(tracking.experiment_id()).name, profile=profile)
     comparisons, claims = findings.evaluate_claims(outcomes)
     comparisons.to_csv(folder / "findings_comparisons.csv", index=False)
     claims.to_csv(folder / "findings_claims.csv", index=False)
     path = folder / "findings.md"
-    path.write_text(findings.findings_page(comparisons, claims))
+    path.write_text(findings.findings_page(comparisons, claims, masking))
     for verdict in claims.itertuples():
         tracking.log(f"claim {verdict.claim}: {verdict.verdict} ({verdict.comparisons} comparisons)")
     return path

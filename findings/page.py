@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from evaluation.grid import CLEAN, metric_name
+from evaluation.grid import CLEAN, metric_name, parse_metric
 from evaluation.paired import compare, holm, mcnemar_exact
 from findings.claims import CLAIMS, CellRef
 from findings.verdict import (ALPHA, EQUIVALENCE_MARGIN, RULE, claim_verdict, comparison_votes, paired_interval,
@@ -101,8 +101,13 @@ def _pp(value: float) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:+.1f}"
 
 
-def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame) -> str:
-    """``findings.md``: per claim the statement, the verdict, and every comparison with its numbers."""
+def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame, masking: pd.DataFrame | None = None) -> str:
+    """``findings.md``: per claim the statement, the verdict, and every comparison with its numbers.
+
+    ``masking``: the report's gradient-masking flags (``results.masking_flags``). Under each claim the page
+    lists those on the systems (model, test set) its comparisons use: a verdict on robustness that a
+    flag concerns rests on white-box numbers the flag says overstate it.
+    """
     lines = ["# Findings", "",
              "Each claim is tested on the per-image outcomes of the evaluate runs (`outcomes.npz`): pairs of "
              "cells measured on the same test images, compared with the exact McNemar test, seeds pooled. "
@@ -130,4 +135,25 @@ def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame) -> str:
                          f"{c.effect_pp:+.1f} [{c.ci95_low:+.1f}, {c.ci95_high:+.1f}] | {c.per_seed_pp} | "
                          f"{c.p_holm:.3g} | {c.vote} | {_pp(c.thesis_effect_pp)} |")
         lines.append("")
+        lines += _masking_lines(mine, masking)
     return "\n".join(lines) + "\n"
+
+
+def _systems(comparisons: pd.DataFrame) -> set[tuple[str, str]]:
+    """(variant, test set) of every cell the comparisons use."""
+    return {(variant, parse_metric(metric).test_set)
+            for side in ("a", "b") for variant, metric in zip(comparisons[f"{side}_variant"], comparisons[side])}
+
+
+def _masking_lines(comparisons: pd.DataFrame, masking: pd.DataFrame | None) -> list[str]:
+    if masking is None or masking.empty:
+        return []
+    systems = _systems(comparisons)
+    flagged = [f for f in masking.to_dict("records") if (f["variant"], f["test_set"]) in systems]
+    if not flagged:
+        return []
+    models, columns = model_labels(), column_labels()
+    return (["Gradient-masking flags on the systems compared here (the white-box numbers overstate their "
+             "robustness; see the report's gradient-masking checks):", ""]
+            + [f"* {models.get(f['variant'], f['variant'])} model on the {columns.get(f['test_set'], f['test_set'])} "
+               f"test set: {f['check']}: {f['detail']}" for f in flagged] + [""])

@@ -101,3 +101,25 @@ def test_a_reproduction_in_progress_gives_empty_tables_with_their_columns_and_in
     assert comparisons.empty and "effect_pp" in comparisons and "thesis_effect_pp" in comparisons
     assert set(claims["verdict"]) == {"inconclusive"} and (claims["comparisons"] == 0).all()
     assert "No comparison measured" in findings.findings_page(comparisons, claims)
+
+
+def test_masking_flags_are_listed_under_the_claims_whose_systems_they_concern():
+    comparisons, claims = findings.evaluate_claims(_outcomes(lambda cell: 0.6, seeds=(0,)))
+    flags = pd.DataFrame([
+        {"variant": "gradient", "test_set": "gradient", "check": "black-box beats white-box",
+         "detail": "Square 38.3% < PGD adaptive 75.3%"},
+        {"variant": "blur", "test_set": "pgd", "check": "iterative weaker than one step", "detail": "not compared"},
+    ])
+    page = findings.findings_page(comparisons, claims, flags)
+    sections = {part.split(":", 1)[0]: part for part in page.split("\n## ")[1:]}
+    flagged = "* Gradient model on the Gradient test set: black-box beats white-box: Square 38.3% < PGD adaptive 75.3%"
+    # every claim that compares the Gradient model behind its own blur carries the flag ...
+    uses_gradient = {c for c in comparisons.loc[(comparisons["b_variant"] == "gradient")
+                                                & comparisons["b"].str.startswith("accuracy/gradient/"), "claim"]}
+    assert uses_gradient >= {"more_robust", "after_keeps_accuracy", "before_drops"}
+    for claim in findings.CLAIMS:
+        assert (flagged in sections[claim]) == (claim in uses_gradient), claim
+    # ... and a flag on a system no claim compares appears nowhere; without flags, no flag section
+    assert "not compared" not in page
+    assert "Gradient-masking flags" not in findings.findings_page(comparisons, claims)
+    assert findings.findings_page(comparisons, claims, flags.iloc[:0]) == findings.findings_page(comparisons, claims)
