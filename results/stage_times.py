@@ -7,8 +7,8 @@ nested in it. The runs are those the newest finished reproduction of each
 seed ran or reused (its ``steps.json``; see :func:`chosen_step_runs`); a
 reused step costs nothing again and counts where it ran. Before any
 reproduction has finished (one interrupted, to be resumed), they are the
-profile's finished step runs, as far as they got. Stages: ``train``, ``heatmaps``, ``overlap``, one stage per
-attack and order (``newtonfool before``; on the original test set every
+profile's finished step runs, as far as they got. Stages: ``train``,
+``heatmaps``, ``overlap``, one stage per attack and order (``newtonfool before``; on the original test set every
 order is the attack itself, stored as its first order), ``curves`` (the
 robustness-curve points) and ``evaluate`` (its own part: predictions, logging).
 """
@@ -23,7 +23,7 @@ import pandas as pd
 import attacks
 from evaluation import ORDERS
 from results.collect import finished_runs
-from workflow import tracking
+from workflow import profiles, tracking
 
 STEP_STAGES = ("train", "heatmaps", "overlap", "evaluate")
 CURVE_STAGE = "curves"
@@ -90,10 +90,10 @@ def chosen_step_runs(entries: list[dict]) -> set[str] | None:
     to an older one, until one that ran them all (``"all"``). None when no entry counts (nothing
     has finished yet: the caller then counts every finished step run of the profile).
     """
-    complete: set[str] = set()
+    complete: set[int] = set()
     chosen: set[str] | None = None
     for entry in entries:
-        seeds = {seed.strip() for seed in str(entry["seeds"]).split(",") if seed.strip()}
+        seeds = set(profiles.parse_seeds(entry["seeds"]))
         if not seeds - complete:
             continue
         chosen = (chosen or set()) | set(entry["run_ids"])
