@@ -4,7 +4,11 @@ A row kind is a table row without its model: ``clean`` (the model's own row),
 ``FGSM``, ``FGSM_A``, ``NewtonFool``, ... Only cells both tables have enter.
 "Inside" means the thesis' value lies in our cell's 95% interval: the Wilson
 interval of the test images for one seed, the t interval over seeds for
-several (see :func:`results.tables.cell_summary`).
+several (see :func:`results.tables.cell_summary`). A t interval over 2 or 3
+seeds is wide (t = 12.7 and 4.3), so the count of values inside it rises
+with fewer seeds as much as with closer numbers: the summary therefore also
+gives the intervals' mean width and the count inside the pooled count's
+Wilson interval (test-image noise only, the same as the first for one seed).
 """
 
 from __future__ import annotations
@@ -19,18 +23,22 @@ from results.tables import model_labels, model_table  # noqa: E402
 from results.thesis import thesis_table  # noqa: E402
 
 CLEAN = "clean"
-COLUMNS = ["row_kind", "cells", "mean_difference", "mean_abs_difference", "thesis_inside", "share_inside"]
+COLUMNS = ["row_kind", "cells", "seeds_min", "seeds_max", "mean_difference", "mean_abs_difference", "thesis_inside",
+           "share_inside", "mean_interval_width", "thesis_inside_pooled"]
+COMPARED_COLUMNS = ["model", "row", "column", "row_kind", "seeds", "ours", "low", "high", "pooled_low", "pooled_high",
+                    "thesis", "difference"]
 
 
 def compared_cells(cells: pd.DataFrame, thesis: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell both have: model, row, column, row kind, ours, our interval, the thesis', the difference."""
+    """One row per cell both have: model, row, column, row kind, seeds, ours, our interval, the pooled count's
+    Wilson interval, the thesis', the difference (accuracies in %)."""
     rows = []
     for variant, label in model_labels().items():
         if variant not in set(cells["variant"]):
             continue
         ours = model_table(cells, variant, numeric=True)
-        low = model_table(cells, variant, numeric=True, field="low")
-        high = model_table(cells, variant, numeric=True, field="high")
+        fields = {field: model_table(cells, variant, numeric=True, field=field)
+                  for field in ("seeds", "low", "high", "pooled_low", "pooled_high")}
         theirs = thesis_table(thesis, label, ours)
         for row in ours.index:
             for column in ours.columns:
@@ -38,20 +46,26 @@ def compared_cells(cells: pd.DataFrame, thesis: pd.DataFrame) -> pd.DataFrame:
                     continue
                 rows.append({"model": label, "row": row, "column": column,
                              "row_kind": CLEAN if row == label else row,
-                             "ours": ours.loc[row, column], "low": low.loc[row, column],
-                             "high": high.loc[row, column], "thesis": theirs.loc[row, column],
+                             **{field: table.loc[row, column] for field, table in fields.items()},
+                             "ours": ours.loc[row, column], "thesis": theirs.loc[row, column],
                              "difference": ours.loc[row, column] - theirs.loc[row, column]})
-    return pd.DataFrame(rows, columns=["model", "row", "column", "row_kind", "ours", "low", "high", "thesis",
-                                       "difference"])
+    frame = pd.DataFrame(rows, columns=COMPARED_COLUMNS)
+    return frame.astype({"seeds": int})
 
 
 def fidelity_summary(compared: pd.DataFrame) -> pd.DataFrame:
-    """Per row kind (then ``all``): cells, mean difference and mean |difference| in pp, thesis values inside."""
+    """Per row kind (then ``all``): cells, their fewest and most seeds, mean difference and mean |difference| in pp,
+    thesis values inside our interval, its mean width in pp, and thesis values inside the pooled Wilson interval."""
+    def inside(part: pd.DataFrame, low: str, high: str) -> int:
+        return int(((part[low] <= part["thesis"]) & (part["thesis"] <= part[high])).sum())
+
     def summary(kind: str, part: pd.DataFrame) -> dict:
-        inside = int(((part["low"] <= part["thesis"]) & (part["thesis"] <= part["high"])).sum())
-        return {"row_kind": kind, "cells": len(part), "mean_difference": part["difference"].mean(),
-                "mean_abs_difference": part["difference"].abs().mean(), "thesis_inside": inside,
-                "share_inside": inside / len(part) if len(part) else float("nan")}
+        inside_ours = inside(part, "low", "high")
+        return {"row_kind": kind, "cells": len(part), "seeds_min": int(part["seeds"].min()),
+                "seeds_max": int(part["seeds"].max()), "mean_difference": part["difference"].mean(),
+                "mean_abs_difference": part["difference"].abs().mean(), "thesis_inside": inside_ours,
+                "share_inside": inside_ours / len(part), "mean_interval_width": (part["high"] - part["low"]).mean(),
+                "thesis_inside_pooled": inside(part, "pooled_low", "pooled_high")}
 
     kinds = list(dict.fromkeys(compared["row_kind"]))
     rows = [summary(kind, compared[compared["row_kind"] == kind]) for kind in kinds]

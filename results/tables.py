@@ -56,10 +56,12 @@ def cell_summary(values: pd.DataFrame) -> dict:
 
     One seed: the Wilson interval of its test images. Several: the t interval
     of the mean over seeds (training noise, which the seeds sample), and as
-    ``pooled_low``/``pooled_high`` the Wilson interval of the pooled count.
+    ``pooled_low``/``pooled_high`` the Wilson interval of the pooled count
+    (test-image noise only; for one seed the same as ``low``/``high``).
     """
     if values.empty:
-        return {"mean": None, "std": None, "seeds": 0, "low": None, "high": None}
+        return {"mean": None, "std": None, "seeds": 0, "low": None, "high": None, "pooled_low": None,
+                "pooled_high": None}
     mean, std = mean_std(values["accuracy"].tolist())
     seeds = len(values)
     if seeds > 1:
@@ -70,8 +72,8 @@ def cell_summary(values: pd.DataFrame) -> dict:
         return {"mean": mean, "std": std, "seeds": seeds, "low": max(0.0, mean - half), "high": min(1.0, mean + half),
                 "pooled_low": pooled[0], "pooled_high": pooled[1]}
     low, high = values["ci95_low"].iloc[0], values["ci95_high"].iloc[0]
-    return {"mean": mean, "std": std, "seeds": 1, "low": float(low) if _known(low) else None,
-            "high": float(high) if _known(high) else None}
+    low, high = (float(low) if _known(low) else None), (float(high) if _known(high) else None)
+    return {"mean": mean, "std": std, "seeds": 1, "low": low, "high": high, "pooled_low": low, "pooled_high": high}
 
 
 def _known(value) -> bool:
@@ -94,8 +96,10 @@ def format_cell(summary: dict) -> str:
 def model_table(cells: pd.DataFrame, variant: str, numeric: bool = False, field: str = "mean") -> pd.DataFrame:
     """One model's table (Table 4.1 for ``none`` ... 4.5 for ``pgd``).
 
-    ``numeric=True`` gives numbers in % (NaN where missing) instead of text:
-    the ``field`` of each cell's summary (``mean``, or the interval's ``low``/``high``).
+    ``numeric=True`` gives numbers (NaN where missing) instead of text: the
+    ``field`` of each cell's summary, in % (``mean``, the interval's
+    ``low``/``high``, the pooled count's ``pooled_low``/``pooled_high``) or as
+    a count (``seeds``).
     """
     mine = cells[cells["variant"] == variant]
     labels = row_labels(cells, variant)
@@ -106,7 +110,8 @@ def model_table(cells: pd.DataFrame, variant: str, numeric: bool = False, field:
             values = mine[(mine["test_set"] == test_set) & (mine["attack"] == attack) & (mine["order"] == order)]
             summary = cell_summary(values)
             if numeric:
-                entries.append(float("nan") if summary[field] is None else 100 * summary[field])
+                value = summary[field]
+                entries.append(float("nan") if value is None else value if field == "seeds" else 100 * value)
             else:
                 entries.append(format_cell(summary))
         data[column] = entries

@@ -107,6 +107,15 @@ def test_fidelity_summary_on_known_differences(tmp_path):
     pgd = compared[compared["model"] == "PGD"].iloc[0]
     half = 4.302652729911275 * 10.0 / 3 ** 0.5  # t(0.975, 2) * std / sqrt(3 seeds)
     assert (pgd["low"], pgd["high"]) == (pytest.approx(70 - half), pytest.approx(70 + half))
+    pooled = evaluation.wilson_interval(210, 300)  # the three seeds' test images together
+    assert pgd["seeds"] == 3 and (pgd["pooled_low"], pgd["pooled_high"]) == (pytest.approx(100 * pooled[0]),
+                                                                           pytest.approx(100 * pooled[1]))
+    assert (summary.loc["clean", "seeds_min"], summary.loc["clean", "seeds_max"]) == (1, 3)
+    assert (summary.loc["FGSM", "seeds_min"], summary.loc["FGSM", "seeds_max"]) == (1, 1)
+    widths = [100 * (h - l) for l, h in (evaluation.wilson_interval(85, 100), evaluation.wilson_interval(40, 100))]
+    assert summary.loc["clean", "mean_interval_width"] == pytest.approx((sum(widths) + 2 * half) / 3)
+    # the pooled interval of the PGD cell (70 +/- ~5) still holds 70; one seed's pooled interval is its Wilson one
+    assert summary.loc["clean", "thesis_inside_pooled"] == 2 and summary.loc["all", "thesis_inside_pooled"] == 3
     from matplotlib.collections import LineCollection, PathCollection
 
     figure = results.fidelity_figure(compared)
