@@ -116,6 +116,12 @@ def test_fidelity_summary_on_known_differences(tmp_path):
     assert summary.loc["clean", "mean_interval_width"] == pytest.approx((sum(widths) + 2 * half) / 3)
     # the pooled interval of the PGD cell (70 +/- ~5) still holds 70; one seed's pooled interval is its Wilson one
     assert summary.loc["clean", "thesis_inside_pooled"] == 2 and summary.loc["all", "thesis_inside_pooled"] == 3
+    # the thesis' FGSM value scaled by our clean accuracy over theirs (85 / 90): the gap the clean one leaves
+    fgsm = compared[compared["row"] == "FGSM"].iloc[0]
+    assert fgsm["thesis_scaled"] == pytest.approx(80 * 85 / 90)
+    assert summary.loc["FGSM", "mean_abs_difference_scaled"] == pytest.approx(abs(83 - 80 * 85 / 90))
+    assert math.isnan(summary.loc["clean", "mean_abs_difference_scaled"])
+    assert summary.loc["all", "mean_abs_difference_scaled"] == pytest.approx(abs(83 - 80 * 85 / 90))
     from matplotlib.collections import LineCollection, PathCollection
 
     figure = results.fidelity_figure(compared)
