@@ -4,8 +4,11 @@ Every step run logs ``seconds``, the wall time of its body. A step that runs
 inside another (an attack step inside the evaluate step that needs it) is
 counted once: a run's *own* time is its seconds minus those of the step runs
 nested in it. The runs are those the newest finished reproduction of each
-seed ran or reused (its ``steps.json``; see :func:`chosen_step_runs`); a
-reused step costs nothing again and counts where it ran. Before any
+seed ran or reused (its ``steps.json``; see :func:`chosen_step_runs`), with
+the step runs nested in them, also those nested in earlier, interrupted
+attempts of the same step which the finished attempt reused (see
+:func:`with_nested`); a reused step costs nothing again and counts where it
+ran. Before any
 reproduction has finished (one interrupted, to be resumed), they are the
 profile's finished step runs, as far as they got. Stages: ``train``,
 ``heatmaps``, ``overlap``, one stage per attack and order (``newtonfool before``; on the original test set every
@@ -102,6 +105,31 @@ def chosen_step_runs(entries: list[dict]) -> set[str] | None:
     return chosen
 
 
+def with_nested(chosen: set[str], runs: pd.DataFrame) -> set[str]:
+    """``chosen`` and every FINISHED step run nested in them, at any depth.
+
+    ``runs``: every step run, any status, with ``run_id``, ``parent_run_id``,
+    ``step_key`` and ``status``. A reused evaluate step stands on the attack
+    steps nested in it and on those nested in its earlier, interrupted attempts
+    (runs with the same ``step_key``), which the finished attempt reused.
+    """
+    attempts = runs.groupby("step_key")["run_id"].apply(set).to_dict()
+    key_of = dict(zip(runs["run_id"], runs["step_key"]))
+    children: dict[str, set[str]] = {}
+    for run_id, parent, status in zip(runs["run_id"], runs["parent_run_id"], runs["status"]):
+        if status == "FINISHED":
+            children.setdefault(parent, set()).add(run_id)
+    found, frontier = set(chosen), list(chosen)
+    while frontier:
+        run_id = frontier.pop()
+        key = key_of.get(run_id, "")
+        holders = (attempts.get(key, set()) if key else set()) | {run_id}
+        for child in set().union(*(children.get(holder, set()) for holder in holders)) - found:
+            found.add(child)
+            frontier.append(child)
+    return found
+
+
 def collect_stage_runs(tracking_uri: str | None, experiment: str, profile: str) -> pd.DataFrame:
     """:data:`COLUMNS` for the step runs of the profile's newest finished reproductions (see above)."""
     client, found = finished_runs(tracking_uri, experiment, profile, step="entry")
@@ -116,9 +144,17 @@ def collect_stage_runs(tracking_uri: str | None, experiment: str, profile: str) 
         entries.append({"seeds": entry.data.params.get("seeds", entry.data.params.get("seed", "0")),
                         "variants": entry.data.params.get("variants", "all"), "run_ids": run_ids})
     chosen = chosen_step_runs(entries)
-    steps = [run for run in finished_runs(tracking_uri, experiment, profile if chosen is None else None, step=None,
-                                          max_results=50000)[1]
-             if run.data.tags.get("step") in (*STEP_STAGES, "attack") and (chosen is None or run.info.run_id in chosen)]
+    if chosen is None:
+        steps = [run for run in finished_runs(tracking_uri, experiment, profile, step=None, max_results=50000)[1]
+                 if run.data.tags.get("step") in (*STEP_STAGES, "attack")]
+    else:
+        every = [run for run in client.search_runs([client.get_experiment_by_name(experiment).experiment_id], "",
+                                                   max_results=50000)
+                 if run.data.tags.get("step") in (*STEP_STAGES, "attack")]
+        chosen = with_nested(chosen, pd.DataFrame(
+            [(r.info.run_id, r.data.tags.get("mlflow.parentRunId", ""), r.data.tags.get(tracking.STEP_KEY_TAG, ""),
+              r.info.status) for r in every], columns=["run_id", "parent_run_id", "step_key", "status"]))
+        steps = [run for run in every if run.info.status == "FINISHED" and run.info.run_id in chosen]
     seeds = {r.info.run_id: r.data.params.get("seed") for r in steps if r.data.tags["step"] == "train"}
     rows = []
     for run in steps:

@@ -11,7 +11,7 @@ import pytest
 import defense
 import evaluation
 import results
-from results.stage_times import COLUMNS as STAGE_COLUMNS, chosen_step_runs
+from results.stage_times import COLUMNS as STAGE_COLUMNS, chosen_step_runs, with_nested
 from results.thesis import thesis_table
 from tests.conftest import REPO, fresh_store, run_command
 
@@ -243,6 +243,20 @@ def test_stage_runs_come_from_the_newest_finished_reproduction_of_each_seed():
         "s1-none", "s2-none", "s2-gradient", "s0-none", "s0-gradient", "s0-random", "s1-random"}
     assert chosen_step_runs(entries[:1]) == {"s1-none", "s2-none", "s2-gradient"}
     assert chosen_step_runs([]) is None  # nothing finished: count every step run
+
+
+def test_a_reused_step_brings_the_steps_nested_in_it_and_in_its_interrupted_attempts():
+    runs = pd.DataFrame([  # run_id, parent, step key, status
+        ("e1", "r1", "K-eval", "KILLED"), ("a1", "e1", "K-a1", "FINISHED"),  # first attempt: a1 finished, then killed
+        ("a2x", "e1", "K-a2", "KILLED"),  # interrupted inside the first attempt
+        ("e2", "r2", "K-eval", "FINISHED"), ("a2", "e2", "K-a2", "FINISHED"),  # second attempt reused a1, ran a2
+        ("c1", "a2", "K-c1", "FINISHED"),  # nested one level deeper
+        ("t0", "r1", "K-train", "FINISHED"), ("e9", "r0", "K-other", "FINISHED"), ("a9", "e9", "K-a9", "FINISHED"),
+        ("x1", "r1", "", "FINISHED")], columns=["run_id", "parent_run_id", "step_key", "status"])
+    # the newest reproduction reused e2 and t0 only (its steps.json)
+    assert with_nested({"e2", "t0"}, runs) == {"e2", "t0", "a1", "a2", "c1"}
+    assert with_nested({"e9"}, runs) == {"e9", "a9"}
+    assert with_nested(set(), runs) == set()
 
 
 def test_stage_times_of_the_quick_store_add_up_to_the_reproduction(quick_store):
