@@ -17,7 +17,7 @@ from evaluation.grid import CLEAN, metric_name, parse_metric
 from evaluation.paired import compare, holm, mcnemar_exact
 from findings.claims import CLAIMS, CellRef
 from findings.verdict import (ALPHA, EQUIVALENCE_MARGIN, RULE, claim_verdict, comparison_votes, paired_interval,
-                              widened_confidence)
+                              widened_confidence, within_margin)
 from results.tables import column_labels, model_labels, row_label
 from results.thesis import load_thesis
 
@@ -53,7 +53,7 @@ def thesis_values(thesis: pd.DataFrame, cell: CellRef) -> float:
 # The comparisons table's columns, also when no comparison is measured yet (a reproduction in progress).
 COMPARISON_COLUMNS = ["claim", "comparison", "a", "a_variant", "b", "b_variant", "seeds", "n", "b_right_a_wrong",
                       "a_right_b_wrong", "effect_pp", "ci95_low", "ci95_high", "seed_mean_pp", "seed_std_pp",
-                      "per_seed_pp", "p", "p_holm", "vote", "thesis_a", "thesis_b", "thesis_effect_pp"]
+                      "per_seed_pp", "p", "p_holm", "vote", "within_margin", "thesis_a", "thesis_b", "thesis_effect_pp"]
 
 
 def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -77,8 +77,9 @@ def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> t
         effects = [100 * (c - b) / n for b, c, n, _ in pooled]
         wide = [paired_interval(b, c, n, widened_confidence(k)) for b, c, n, _ in pooled]
         votes = comparison_votes(claim.kind, effects, [w[0] for w in wide], [w[1] for w in wide], adjusted)
-        for (comparison, per_seed), (b, c, n, p), effect, adjusted_p, vote in zip(measured, pooled, effects,
-                                                                                  adjusted, votes):
+        within = [within_margin(low, high) for low, high in wide]
+        for (comparison, per_seed), (b, c, n, p), effect, adjusted_p, vote, inside in zip(
+                measured, pooled, effects, adjusted, votes, within):
             low, high = paired_interval(b, c, n)
             differences = [100 * r.difference for _, r in per_seed]
             thesis_a, thesis_b = thesis_values(thesis, comparison.a), thesis_values(thesis, comparison.b)
@@ -89,11 +90,12 @@ def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> t
                          "ci95_high": high, "seed_mean_pp": float(np.mean(differences)),
                          "seed_std_pp": float(np.std(differences, ddof=1)) if len(differences) > 1 else 0.0,
                          "per_seed_pp": ",".join(f"{d:+.1f}" for d in differences), "p": p, "p_holm": adjusted_p,
-                         "vote": vote, "thesis_a": thesis_a, "thesis_b": thesis_b,
+                         "vote": vote, "within_margin": inside, "thesis_a": thesis_a, "thesis_b": thesis_b,
                          "thesis_effect_pp": thesis_b - thesis_a})
         verdicts.append({"claim": claim.name, "statement": claim.statement, "source": claim.source,
                          "kind": claim.kind, "comparisons": k, "for": votes.count("for"),
-                         "against": votes.count("against"), "verdict": claim_verdict(votes)})
+                         "against": votes.count("against"), "within_margin": sum(within),
+                         "verdict": claim_verdict(votes)})
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS), pd.DataFrame(verdicts)
 
 
@@ -115,10 +117,15 @@ def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame, masking: pd.D
              f"claim (alpha {ALPHA}); equivalence margin ±{EQUIVALENCE_MARGIN:g} pp. The thesis' own "
              "difference for the same cells is shown beside ours where the thesis has both.", "",
              "## The rule", "", RULE, "", "## Verdicts", "",
-             "| claim | source | comparisons | for | against | verdict |", "|---|---|---|---|---|---|"]
+             "`within ±margin`: comparisons whose Bonferroni-widened interval lies inside the equivalence "
+             "margin, i.e. a difference of the margin's size is ruled out. It does not enter a directional "
+             "claim's verdict; it says whether an *inconclusive* one means \"no difference of that size\" "
+             "(many) or \"too few images and seeds to tell\" (few).", "",
+             f"| claim | source | comparisons | for | against | within ±{EQUIVALENCE_MARGIN:g} pp | verdict |",
+             "|---|---|---|---|---|---|---|"]
     for row in claims.to_dict("records"):
         lines.append(f"| {row['claim']} | {row['source']} | {row['comparisons']} | {row['for']} | "
-                     f"{row['against']} | **{row['verdict']}** |")
+                     f"{row['against']} | {row['within_margin']} | **{row['verdict']}** |")
     lines.append("")
     for row in claims.itertuples():
         mine = comparisons[comparisons["claim"] == row.claim] if len(comparisons) else comparisons

@@ -44,7 +44,7 @@ def comparison_votes(kind: str, effects, lows_wide, highs_wide, adjusted) -> lis
     for effect, low, high, p in zip(effects, lows_wide, highs_wide, adjusted):
         significant = p < ALPHA
         if kind == "equivalent":
-            if -EQUIVALENCE_MARGIN < low and high < EQUIVALENCE_MARGIN:
+            if within_margin(low, high):
                 votes.append("for")
             elif significant and abs(effect) >= EQUIVALENCE_MARGIN:
                 votes.append("against")
@@ -54,6 +54,11 @@ def comparison_votes(kind: str, effects, lows_wide, highs_wide, adjusted) -> lis
         claimed = effect > 0 if kind == "greater" else effect < 0
         votes.append("neither" if not significant or effect == 0 else "for" if claimed else "against")
     return votes
+
+
+def within_margin(low: float, high: float) -> bool:
+    """Whether an interval (pp) lies inside +/- EQUIVALENCE_MARGIN: a difference of the margin's size is ruled out."""
+    return -EQUIVALENCE_MARGIN < low and high < EQUIVALENCE_MARGIN
 
 
 def claim_verdict(votes: list[str]) -> str:

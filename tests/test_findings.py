@@ -71,6 +71,26 @@ def test_comparison_numbers_are_the_pooled_paired_counts():
     assert row.seed_std_pp == pytest.approx(np.std(per_seed, ddof=1))
 
 
+def test_within_margin_counts_the_comparisons_that_rule_out_a_margin_sized_difference():
+    from findings.verdict import EQUIVALENCE_MARGIN, paired_interval, widened_confidence
+    comparisons, claims = findings.evaluate_claims(_outcomes(lambda cell: 0.6, rng_seed=2))
+    mine = comparisons[comparisons["claim"] == "heatmap_beats_random"]
+    k = len(mine)
+    expected = [bool(-EQUIVALENCE_MARGIN < low and high < EQUIVALENCE_MARGIN) for low, high in
+                (paired_interval(r.a_right_b_wrong, r.b_right_a_wrong, r.n, widened_confidence(k))
+                 for r in mine.itertuples())]
+    assert mine["within_margin"].tolist() == expected and sum(expected) > k // 2  # no effect, 900 images
+    row = claims.set_index("claim").loc["heatmap_beats_random"]
+    assert row["verdict"] == "inconclusive" and row["within_margin"] == sum(expected)
+
+    def planted(cell: CellRef) -> float:  # heatmap models 20 pp above the random control
+        return 0.8 if cell.variant in heatmap_variants() else 0.6
+
+    planted_claims = findings.evaluate_claims(_outcomes(planted))[1].set_index("claim")
+    assert planted_claims.loc["heatmap_beats_random", "within_margin"] == 0
+    assert "| within ±5 pp |" in findings.findings_page(comparisons, claims)
+
+
 def test_the_rule_on_votes():
     assert claim_verdict(["for", "for", "neither"]) == "supported"
     assert claim_verdict(["for", "neither", "neither"]) == "inconclusive"
