@@ -117,8 +117,8 @@ def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame, masking: pd.D
              f"claim (alpha {ALPHA}); equivalence margin ±{EQUIVALENCE_MARGIN:g} pp. The thesis' own "
              "difference for the same cells is shown beside ours where the thesis has both.", "",
              "## The rule", "", RULE, "", "## Verdicts", "",
-             "`within ±margin`: comparisons whose Bonferroni-widened interval lies inside the equivalence "
-             "margin, i.e. a difference of the margin's size is ruled out. It does not enter a directional "
+             f"`within ±{EQUIVALENCE_MARGIN:g} pp`: comparisons whose Bonferroni-widened interval lies inside the "
+             "equivalence margin, i.e. a difference of the margin's size is ruled out. It does not enter a directional "
              "claim's verdict; it says whether an *inconclusive* one means \"no difference of that size\" "
              "(many) or \"too few images and seeds to tell\" (few).", "",
              f"| claim | source | comparisons | for | against | within ±{EQUIVALENCE_MARGIN:g} pp | verdict |",
@@ -129,8 +129,8 @@ def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame, masking: pd.D
     lines.append("")
     for row in claims.itertuples():
         mine = comparisons[comparisons["claim"] == row.claim] if len(comparisons) else comparisons
-        lines += [f"## {row.claim}: {row.verdict}", "", row.statement, f"B {row.kind} than A" if row.kind != "equivalent"
-                  else "B equivalent to A", ""]
+        relation = f"B {row.kind} than A" if row.kind != "equivalent" else "B equivalent to A"
+        lines += [f"## {row.claim}: {row.verdict}", "", row.statement, relation, ""]
         if mine.empty:
             lines += ["No comparison measured: no pair of its cells has been evaluated (a model it compares is "
                       "not evaluated yet, or its cells are not in the grid).", ""]

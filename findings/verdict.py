@@ -28,9 +28,12 @@ RULE = __doc__.split("\n\n", 1)[1].strip()
 
 
 def paired_interval(b: int, c: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wald interval for the paired difference (c - b) / n, in percentage points."""
+    """Interval for the paired difference (c - b) / n in percentage points: Agresti and Min's adjusted Wald
+    interval (half an observation added to each of the four cells), which, unlike the plain Wald one, does not
+    collapse to [0, 0] when no image is discordant (b = c = 0) and a small n rules out nothing."""
     if n == 0:
         return float("nan"), float("nan")
+    b, c, n = b + 0.5, c + 0.5, n + 2
     difference = (c - b) / n
     variance = max((b + c) / n - difference**2, 0.0) / n
     z = float(stats.norm.ppf(0.5 + confidence / 2))

@@ -16,7 +16,10 @@ separates the two: the thesis' attacked value scaled by our clean accuracy
 over theirs (same model, same test set), i.e. what we would measure if the
 attack kept the same share of the clean accuracy as in the thesis. The
 summary's ``mean_abs_difference_scaled`` is |ours - thesis_scaled| over the
-attacked rows: the part of the gap the clean accuracy does not explain.
+attacked cells that have a scaled value: the part of the gap the clean
+accuracy does not explain; ``mean_abs_difference_unscaled`` is |ours -
+thesis| over the same cells, to set beside it (the ``all`` row's
+``mean_abs_difference`` also counts the clean cells).
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from results.thesis import thesis_table  # noqa: E402
 
 CLEAN = "clean"
 COLUMNS = ["row_kind", "cells", "seeds_min", "seeds_max", "mean_difference", "mean_abs_difference", "thesis_inside",
-           "share_inside", "mean_interval_width", "thesis_inside_pooled", "mean_abs_difference_scaled"]
+           "share_inside", "mean_interval_width", "thesis_inside_pooled", "mean_abs_difference_scaled",
+           "mean_abs_difference_unscaled"]
 COMPARED_COLUMNS = ["model", "row", "column", "row_kind", "seeds", "ours", "low", "high", "pooled_low", "pooled_high",
                     "thesis", "difference", "thesis_scaled"]
 
@@ -58,18 +62,26 @@ def compared_cells(cells: pd.DataFrame, thesis: pd.DataFrame) -> pd.DataFrame:
                              "ours": ours.loc[row, column], "thesis": theirs.loc[row, column],
                              "difference": ours.loc[row, column] - theirs.loc[row, column]})
     frame = pd.DataFrame(rows, columns=COMPARED_COLUMNS[:-1])
-    clean = frame[frame["row_kind"] == CLEAN].set_index(["model", "column"])
-    ratio = [clean.loc[(m, c), "ours"] / clean.loc[(m, c), "thesis"]
-             if kind != CLEAN and (m, c) in clean.index and clean.loc[(m, c), "thesis"] > 0 else float("nan")
-             for m, c, kind in zip(frame["model"], frame["column"], frame["row_kind"])]
-    frame["thesis_scaled"] = frame["thesis"] * pd.Series(ratio, index=frame.index, dtype=float)
+    frame["thesis_scaled"] = frame["thesis"] * _clean_ratio(frame)
     return frame.astype({"seeds": int})
+
+
+def _clean_ratio(compared: pd.DataFrame) -> pd.Series:
+    """Per attacked cell, our clean accuracy over the thesis' (same model and column); NaN for clean cells and
+    where either clean value is missing or the thesis' is 0."""
+    clean = compared[compared["row_kind"] == CLEAN]
+    ratio = (clean["ours"] / clean["thesis"].where(clean["thesis"] > 0)).set_axis(
+        pd.MultiIndex.from_frame(clean[["model", "column"]]))
+    keys = pd.MultiIndex.from_frame(compared[["model", "column"]])
+    looked_up = ratio.reindex(keys).to_numpy(dtype=float) if len(ratio) else [float("nan")] * len(compared)
+    return pd.Series(looked_up, index=compared.index, dtype=float).where(compared["row_kind"] != CLEAN)
 
 
 def fidelity_summary(compared: pd.DataFrame) -> pd.DataFrame:
     """Per row kind (then ``all``): cells, their fewest and most seeds, mean difference and mean |difference| in pp,
     thesis values inside our interval, its mean width in pp, thesis values inside the pooled Wilson interval, and
-    mean |ours - thesis_scaled| in pp over the attacked cells (NaN for ``clean``)."""
+    mean |ours - thesis_scaled| and |ours - thesis| in pp over the attacked cells with a scaled value (NaN for
+    ``clean``)."""
     def inside(part: pd.DataFrame, low: str, high: str) -> int:
         return int(((part[low] <= part["thesis"]) & (part["thesis"] <= part[high])).sum())
 
@@ -80,7 +92,8 @@ def fidelity_summary(compared: pd.DataFrame) -> pd.DataFrame:
                 "mean_abs_difference": part["difference"].abs().mean(), "thesis_inside": inside_ours,
                 "share_inside": inside_ours / len(part), "mean_interval_width": (part["high"] - part["low"]).mean(),
                 "thesis_inside_pooled": inside(part, "pooled_low", "pooled_high"),
-                "mean_abs_difference_scaled": (part["ours"] - part["thesis_scaled"]).abs().mean()}
+                "mean_abs_difference_scaled": (part["ours"] - part["thesis_scaled"]).abs().mean(),
+                "mean_abs_difference_unscaled": part.loc[part["thesis_scaled"].notna(), "difference"].abs().mean()}
 
     kinds = list(dict.fromkeys(compared["row_kind"]))
     rows = [summary(kind, compared[compared["row_kind"] == kind]) for kind in kinds]

@@ -111,9 +111,12 @@ def with_nested(chosen: set[str], runs: pd.DataFrame) -> set[str]:
     ``runs``: every step run, any status, with ``run_id``, ``parent_run_id``,
     ``step_key`` and ``status``. A reused evaluate step stands on the attack
     steps nested in it and on those nested in its earlier, interrupted attempts
-    (runs with the same ``step_key``), which the finished attempt reused.
+    (runs with the same ``step_key`` that did not finish), which the finished
+    attempt reused. Another FINISHED run of the same key (two workers racing)
+    is not an attempt of this one: its nested runs are not counted.
     """
-    attempts = runs.groupby("step_key")["run_id"].apply(set).to_dict()
+    interrupted = runs[runs["status"] != "FINISHED"]
+    attempts = interrupted.groupby("step_key")["run_id"].apply(set).to_dict()
     key_of = dict(zip(runs["run_id"], runs["step_key"]))
     children: dict[str, set[str]] = {}
     for run_id, parent, status in zip(runs["run_id"], runs["parent_run_id"], runs["status"]):

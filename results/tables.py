@@ -21,6 +21,7 @@ from evaluation.orders import ORDER_RECORDS
 from evaluation.statistics import mean_std, wilson_interval
 
 MISSING = "—"
+COUNT_FIELDS = frozenset({"seeds"})  # cell summary fields that are counts, not accuracies
 CLEAN_ORDER = "none"  # the order column of a clean cell: it has no attack order
 
 
@@ -110,8 +111,8 @@ def model_table(cells: pd.DataFrame, variant: str, numeric: bool = False, field:
             values = mine[(mine["test_set"] == test_set) & (mine["attack"] == attack) & (mine["order"] == order)]
             summary = cell_summary(values)
             if numeric:
-                value = summary[field]
-                entries.append(float("nan") if value is None else value if field == "seeds" else 100 * value)
+                value = None if summary["mean"] is None else summary[field]
+                entries.append(float("nan") if value is None else value if field in COUNT_FIELDS else 100 * value)
             else:
                 entries.append(format_cell(summary))
         data[column] = entries

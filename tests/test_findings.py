@@ -72,7 +72,7 @@ def test_comparison_numbers_are_the_pooled_paired_counts():
 
 
 def test_within_margin_counts_the_comparisons_that_rule_out_a_margin_sized_difference():
-    from findings.verdict import EQUIVALENCE_MARGIN, paired_interval, widened_confidence
+    from findings.verdict import EQUIVALENCE_MARGIN, paired_interval, widened_confidence, within_margin
     comparisons, claims = findings.evaluate_claims(_outcomes(lambda cell: 0.6, rng_seed=2))
     mine = comparisons[comparisons["claim"] == "heatmap_beats_random"]
     k = len(mine)
@@ -86,6 +86,10 @@ def test_within_margin_counts_the_comparisons_that_rule_out_a_margin_sized_diffe
     def planted(cell: CellRef) -> float:  # heatmap models 20 pp above the random control
         return 0.8 if cell.variant in heatmap_variants() else 0.6
 
+    assert not within_margin(-5.0, 4.0) and within_margin(-4.9, 4.9) and not within_margin(-1.0, 5.0)
+    # no discordant image among 10 rules out nothing; among 3000 it rules out 5 pp
+    assert not within_margin(*paired_interval(0, 0, 10, widened_confidence(24)))
+    assert within_margin(*paired_interval(0, 0, 3000, widened_confidence(24)))
     planted_claims = findings.evaluate_claims(_outcomes(planted))[1].set_index("claim")
     assert planted_claims.loc["heatmap_beats_random", "within_margin"] == 0
     assert "| within ±5 pp |" in findings.findings_page(comparisons, claims)

@@ -122,6 +122,7 @@ def test_fidelity_summary_on_known_differences(tmp_path):
     assert summary.loc["FGSM", "mean_abs_difference_scaled"] == pytest.approx(abs(83 - 80 * 85 / 90))
     assert math.isnan(summary.loc["clean", "mean_abs_difference_scaled"])
     assert summary.loc["all", "mean_abs_difference_scaled"] == pytest.approx(abs(83 - 80 * 85 / 90))
+    assert summary.loc["all", "mean_abs_difference_unscaled"] == pytest.approx(3.0)  # FGSM's, the one scaled
     from matplotlib.collections import LineCollection, PathCollection
 
     figure = results.fidelity_figure(compared)
@@ -245,6 +246,21 @@ def test_stage_runs_come_from_the_newest_finished_reproduction_of_each_seed():
     assert chosen_step_runs([]) is None  # nothing finished: count every step run
 
 
+def test_thesis_scaled_is_missing_where_a_clean_value_is_missing_or_zero(tmp_path):
+    thesis_file = tmp_path / "thesis.csv"
+    thesis_file.write_text("model,row,column,accuracy,source\n"
+                           "Original,Original,Original,0.0,T\nOriginal,FGSM,Original,10.0,T\n"
+                           "Original,FGSM,Blur,20.0,T\n")  # no clean thesis value for Blur
+    cells = _cells([_row("none", "original", "none", "none", 50), _row("none", "original", "fgsm", "before", 40),
+                    _row("none", "blur", "none", "none", 45), _row("none", "blur", "fgsm", "before", 30)])
+    compared = results.compared_cells(cells, results.load_thesis(thesis_file))
+    assert len(compared) == 3 and compared["thesis_scaled"].isna().all()
+    summary = results.fidelity_summary(compared).set_index("row_kind")
+    assert math.isnan(summary.loc["FGSM", "mean_abs_difference_scaled"])
+    assert math.isnan(summary.loc["FGSM", "mean_abs_difference_unscaled"])
+    assert summary.loc["FGSM", "mean_abs_difference"] == pytest.approx((30 + 10) / 2)
+
+
 def test_a_reused_step_brings_the_steps_nested_in_it_and_in_its_interrupted_attempts():
     runs = pd.DataFrame([  # run_id, parent, step key, status
         ("e1", "r1", "K-eval", "KILLED"), ("a1", "e1", "K-a1", "FINISHED"),  # first attempt: a1 finished, then killed
@@ -257,6 +273,10 @@ def test_a_reused_step_brings_the_steps_nested_in_it_and_in_its_interrupted_atte
     assert with_nested({"e2", "t0"}, runs) == {"e2", "t0", "a1", "a2", "c1"}
     assert with_nested({"e9"}, runs) == {"e9", "a9"}
     assert with_nested(set(), runs) == set()
+    # another FINISHED run of the same key (two workers raced) is not an attempt: its nested runs stay out
+    raced = pd.concat([runs, pd.DataFrame([("e3", "r3", "K-eval", "FINISHED"), ("a3", "e3", "K-a3", "FINISHED")],
+                                          columns=runs.columns)])
+    assert with_nested({"e2"}, raced) == {"e2", "a1", "a2", "c1"}
 
 
 def test_stage_times_of_the_quick_store_add_up_to_the_reproduction(quick_store):
