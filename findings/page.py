@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from evaluation.grid import CLEAN, metric_name, parse_metric
+from evaluation.grid import CLEAN, metric_name
 from evaluation.paired import compare, holm, mcnemar_exact
 from findings.claims import CLAIMS, CellRef
 from findings.verdict import (ALPHA, EQUIVALENCE_MARGIN, RULE, claim_verdict, comparison_votes, paired_interval,
@@ -51,9 +51,10 @@ def thesis_values(thesis: pd.DataFrame, cell: CellRef) -> float:
 
 
 # The comparisons table's columns, also when no comparison is measured yet (a reproduction in progress).
-COMPARISON_COLUMNS = ["claim", "comparison", "a", "a_variant", "b", "b_variant", "seeds", "n", "b_right_a_wrong",
-                      "a_right_b_wrong", "effect_pp", "ci95_low", "ci95_high", "seed_mean_pp", "seed_std_pp",
-                      "per_seed_pp", "p", "p_holm", "vote", "within_margin", "thesis_a", "thesis_b", "thesis_effect_pp"]
+COMPARISON_COLUMNS = ["claim", "comparison", "a", "a_variant", "a_test_set", "b", "b_variant", "b_test_set", "seeds",
+                      "n", "b_right_a_wrong", "a_right_b_wrong", "effect_pp", "ci95_low", "ci95_high", "seed_mean_pp",
+                      "seed_std_pp", "per_seed_pp", "p", "p_holm", "vote", "within_margin", "thesis_a", "thesis_b",
+                      "thesis_effect_pp"]
 
 
 def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -84,8 +85,9 @@ def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> t
             differences = [100 * r.difference for _, r in per_seed]
             thesis_a, thesis_b = thesis_values(thesis, comparison.a), thesis_values(thesis, comparison.b)
             rows.append({"claim": claim.name, "comparison": comparison.label, "a": _metric(comparison.a),
-                         "a_variant": comparison.a.variant, "b": _metric(comparison.b),
-                         "b_variant": comparison.b.variant, "seeds": len(per_seed), "n": n,
+                         "a_variant": comparison.a.variant, "a_test_set": comparison.a.test_set,
+                         "b": _metric(comparison.b), "b_variant": comparison.b.variant,
+                         "b_test_set": comparison.b.test_set, "seeds": len(per_seed), "n": n,
                          "b_right_a_wrong": c, "a_right_b_wrong": b, "effect_pp": effect, "ci95_low": low,
                          "ci95_high": high, "seed_mean_pp": float(np.mean(differences)),
                          "seed_std_pp": float(np.std(differences, ddof=1)) if len(differences) > 1 else 0.0,
@@ -148,8 +150,8 @@ def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame, masking: pd.D
 
 def _systems(comparisons: pd.DataFrame) -> set[tuple[str, str]]:
     """(variant, test set) of every cell the comparisons use."""
-    return {(variant, parse_metric(metric).test_set)
-            for side in ("a", "b") for variant, metric in zip(comparisons[f"{side}_variant"], comparisons[side])}
+    return {(variant, test_set) for side in ("a", "b")
+            for variant, test_set in zip(comparisons[f"{side}_variant"], comparisons[f"{side}_test_set"])}
 
 
 def _masking_lines(comparisons: pd.DataFrame, masking: pd.DataFrame | None) -> list[str]:
