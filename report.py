@@ -4,7 +4,7 @@
     python report.py --profile thesis --output reports
 
 Writes Markdown, CSV and LaTeX tables (ours, the thesis', the difference),
-bar charts and a heatmap gallery to ``<output>/<profile>/`` and logs them as artifacts
+bar charts, the findings (``findings.md`` with its forest plot) and a heatmap gallery to ``<output>/<profile>/`` and logs them as artifacts
 of a ``report`` run.
 """
 
@@ -18,7 +18,8 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import blur  # noqa: E402
 import findings  # noqa: E402
-import results  # noqa: E402
+import results  # noqa: E402  (sets matplotlib's Agg backend)
+import matplotlib.pyplot as plt  # noqa: E402
 from cifar10 import load_split  # noqa: E402
 from workflow import cli, tracking  # noqa: E402
 
@@ -64,8 +65,12 @@ def _findings(profile: str, folder: Path, masking) -> Path:
     comparisons, claims = findings.evaluate_claims(outcomes)
     comparisons.to_csv(folder / "findings_comparisons.csv", index=False)
     claims.to_csv(folder / "findings_claims.csv", index=False)
+    forest = findings.forest_figure(comparisons, claims)
+    (folder / "figures").mkdir(parents=True, exist_ok=True)
+    forest.savefig(folder / "figures" / "findings.png")
+    plt.close(forest)
     path = folder / "findings.md"
-    path.write_text(findings.findings_page(comparisons, claims, masking))
+    path.write_text(findings.findings_page(comparisons, claims, masking, figure="figures/findings.png"))
     for verdict in claims.itertuples():
         tracking.log(f"claim {verdict.claim}: {verdict.verdict} ({verdict.comparisons} comparisons)")
     return path

@@ -105,8 +105,12 @@ def _pp(value: float) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:+.1f}"
 
 
-def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame, masking: pd.DataFrame | None = None) -> str:
+def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame, masking: pd.DataFrame | None = None,
+                  figure: str | None = None) -> str:
     """``findings.md``: per claim the statement, the verdict, and every comparison with its numbers.
+
+    ``figure``: the path, relative to the page, of the forest plot (:func:`findings.forest_figure`) to show
+    under the verdict table.
 
     ``masking``: the report's gradient-masking flags (``results.masking_flags``). Under each claim the page
     lists those on the systems (model, test set) its comparisons use: a verdict on robustness that a
@@ -129,6 +133,8 @@ def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame, masking: pd.D
         lines.append(f"| {row['claim']} | {row['source']} | {row['comparisons']} | {row['for']} | "
                      f"{row['against']} | {row['within_margin']} | **{row['verdict']}** |")
     lines.append("")
+    if figure:
+        lines += [f"![every comparison's effect with its 95% interval]({figure})", ""]
     for row in claims.itertuples():
         mine = comparisons[comparisons["claim"] == row.claim] if len(comparisons) else comparisons
         relation = f"B {row.kind} than A" if row.kind != "equivalent" else "B equivalent to A"

@@ -95,6 +95,28 @@ def test_within_margin_counts_the_comparisons_that_rule_out_a_margin_sized_diffe
     assert "| within ±5 pp |" in findings.findings_page(comparisons, claims)
 
 
+def test_the_forest_plot_draws_every_comparison_at_its_effect_and_interval():
+    from matplotlib.collections import LineCollection
+
+    comparisons, claims = findings.evaluate_claims(_outcomes(lambda cell: 0.65 if cell.order == "after" else 0.6))
+    figure = findings.forest_figure(comparisons, claims)
+    assert len(figure.axes) == len(claims[claims["comparisons"] > 0])  # one panel per claim with comparisons
+    for axes, claim in zip(figure.axes, claims.loc[claims["comparisons"] > 0, "claim"]):
+        mine = comparisons[comparisons["claim"] == claim]
+        assert axes.get_title(loc="left").startswith(f"{claim}: ")
+        assert [t.get_text() for t in axes.get_yticklabels()] == list(mine["comparison"])
+        bars = sorted((round(float(s[0][0]), 6), round(float(s[1][0]), 6)) for c in axes.collections
+                      if isinstance(c, LineCollection) for s in c.get_segments() if s[0][1] == s[1][1])
+        assert bars == sorted((round(lo, 6), round(hi, 6)) for lo, hi in zip(mine["ci95_low"], mine["ci95_high"]))
+        vertical = [line.get_xdata() for line in axes.get_lines() if len(line.get_xdata()) == 2]
+        lines = sorted(x[0] for x in vertical if x[0] == x[1])  # the markers are one-point lines
+        assert lines == [-findings.EQUIVALENCE_MARGIN, 0.0, findings.EQUIVALENCE_MARGIN]
+    page = findings.findings_page(comparisons, claims, figure="figures/findings.png")
+    assert "](figures/findings.png)" in page
+    empty = findings.evaluate_claims({})
+    assert "No comparison" in findings.forest_figure(*empty).axes[0].texts[0].get_text()
+
+
 def test_the_rule_on_votes():
     assert claim_verdict(["for", "for", "neither"]) == "supported"
     assert claim_verdict(["for", "neither", "neither"]) == "inconclusive"

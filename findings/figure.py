@@ -1,0 +1,52 @@
+"""The findings as a forest plot: every comparison's effect with its 95% interval, one panel per claim.
+
+Zero and the equivalence margin are drawn as lines, so a reader sees at a
+glance which comparisons exclude no effect, which rule out a margin-sized
+one, and which are too wide to tell. Marker colours are the votes.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from findings.verdict import EQUIVALENCE_MARGIN  # noqa: E402
+
+VOTE_COLOURS = {"for": "tab:green", "against": "tab:red", "neither": "tab:gray"}
+
+
+def forest_figure(comparisons: pd.DataFrame, claims: pd.DataFrame) -> plt.Figure:
+    """One panel per claim with measured comparisons: effect (B - A, pp) and its 95% interval per comparison."""
+    shown = [row for row in claims.to_dict("records") if (comparisons["claim"] == row["claim"]).any()]
+    if not shown:
+        figure, axes = plt.subplots(figsize=(7, 1.5), dpi=110)
+        axes.axis("off")
+        axes.text(0.5, 0.5, "No comparison measured yet", ha="center", va="center")
+        return figure
+    counts = [int((comparisons["claim"] == row["claim"]).sum()) for row in shown]
+    figure, panels = plt.subplots(len(shown), 1, figsize=(8, 1.2 + 0.22 * sum(counts) + 0.5 * len(shown)), dpi=110,
+                                  gridspec_kw={"height_ratios": [c + 2 for c in counts]}, squeeze=False)
+    for axes, row in zip(panels[:, 0], shown):
+        mine = comparisons[comparisons["claim"] == row["claim"]].reset_index(drop=True)
+        positions = range(len(mine))[::-1]  # the first comparison on top
+        for position, c in zip(positions, mine.itertuples()):
+            colour = VOTE_COLOURS.get(c.vote, "black")
+            axes.errorbar([c.effect_pp], [position], xerr=[[c.effect_pp - c.ci95_low], [c.ci95_high - c.effect_pp]],
+                          fmt="o", markersize=3.5, color=colour, ecolor=colour, elinewidth=1.2, capsize=2)
+        axes.axvline(0.0, color="black", linewidth=0.8)
+        for edge in (-EQUIVALENCE_MARGIN, EQUIVALENCE_MARGIN):
+            axes.axvline(edge, color="black", linewidth=0.6, linestyle="--", alpha=0.6)
+        axes.set_yticks(list(positions))
+        axes.set_yticklabels(mine["comparison"], fontsize=6)
+        axes.set_ylim(-0.8, len(mine) - 0.2)
+        axes.set_title(f"{row['claim']}: {row['verdict']} ({row['for']} for, {row['against']} against of "
+                       f"{row['comparisons']})", fontsize=8, loc="left")
+        axes.tick_params(axis="x", labelsize=7)
+        axes.grid(axis="x", alpha=0.3)
+    panels[-1, 0].set_xlabel(f"effect B - A (pp), 95% interval; dashed: ±{EQUIVALENCE_MARGIN:g} pp margin; "
+                             "green for, red against, grey neither", fontsize=7)
+    figure.tight_layout()
+    return figure
