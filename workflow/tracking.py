@@ -8,8 +8,10 @@
   parameters, the version of the code it runs (:mod:`workflow.code_version`),
   its data and its upstream runs. A FINISHED run with the same key is reused
   instead of recomputed; FAILED, KILLED or still-RUNNING runs never are.
-* Experiments are tagged ``mlflow.experimentKind=custom_model_development`` so
-  MLflow's UI opens them on their training runs.
+* Experiments are tagged ``mlflow.experimentKind=custom_model_development``,
+  which MLflow UIs that choose their pages by it read as "training runs"
+  (3.17.2's UI follows its sidebar switch instead; the entry runs print the
+  address with ``?workflowType=machine_learning``).
 * A step run that raises ends FAILED; one interrupted (SIGINT, or SIGTERM via
   :func:`raise_on_sigterm`) ends KILLED. Only a clean exit ends FINISHED.
 * A process killed outright (SIGKILL, out of memory, a closed session) cannot
