@@ -4,7 +4,8 @@
     python report.py --profile thesis --output reports
 
 Writes Markdown, CSV and LaTeX tables (ours, the thesis', the difference),
-bar charts, the findings (``findings.md`` with its forest plot) and a heatmap gallery to ``<output>/<profile>/`` and logs them as artifacts
+bar charts, the findings (``findings.md`` with its forest plot) and a heatmap
+gallery to ``<output>/<profile>/`` and logs them as artifacts
 of a ``report`` run.
 """
 

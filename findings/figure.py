@@ -1,5 +1,8 @@
-"""The findings as a forest plot: every comparison's effect with its 95% interval, one panel per claim.
+"""The findings as a forest plot: every comparison's effect with its intervals, one panel per claim.
 
+Each comparison shows its 95% interval (thick) and the interval widened to
+95% over the claim's comparisons (thin, Bonferroni), the one that decides
+equivalence votes and, near enough, the Holm-corrected directional ones.
 Zero and the equivalence margin are drawn as lines, so a reader sees at a
 glance which comparisons exclude no effect, which rule out a margin-sized
 one, and which are too wide to tell. Marker colours are the votes.
@@ -19,7 +22,7 @@ VOTE_COLOURS = {"for": "tab:green", "against": "tab:red", "neither": "tab:gray"}
 
 
 def forest_figure(comparisons: pd.DataFrame, claims: pd.DataFrame) -> plt.Figure:
-    """One panel per claim with measured comparisons: effect (B - A, pp) and its 95% interval per comparison."""
+    """One panel per claim with measured comparisons: effect (B - A, pp), its 95% and its widened interval."""
     shown = [row for row in claims.to_dict("records") if (comparisons["claim"] == row["claim"]).any()]
     if not shown:
         figure, axes = plt.subplots(figsize=(7, 1.5), dpi=110)
@@ -34,8 +37,11 @@ def forest_figure(comparisons: pd.DataFrame, claims: pd.DataFrame) -> plt.Figure
         positions = range(len(mine))[::-1]  # the first comparison on top
         for position, c in zip(positions, mine.itertuples()):
             colour = VOTE_COLOURS.get(c.vote, "black")
-            axes.errorbar([c.effect_pp], [position], xerr=[[c.effect_pp - c.ci95_low], [c.ci95_high - c.effect_pp]],
-                          fmt="o", markersize=3.5, color=colour, ecolor=colour, elinewidth=1.2, capsize=2)
+            wide = [[c.effect_pp - c.ci_wide_low], [c.ci_wide_high - c.effect_pp]]
+            plain = [[c.effect_pp - c.ci95_low], [c.ci95_high - c.effect_pp]]
+            axes.errorbar([c.effect_pp], [position], xerr=wide, fmt="none", ecolor=colour, elinewidth=0.7, alpha=0.7)
+            axes.errorbar([c.effect_pp], [position], xerr=plain, fmt="o", markersize=3.5, color=colour, ecolor=colour,
+                          elinewidth=2.2, capsize=2)
         axes.axvline(0.0, color="black", linewidth=0.8)
         for edge in (-EQUIVALENCE_MARGIN, EQUIVALENCE_MARGIN):
             axes.axvline(edge, color="black", linewidth=0.6, linestyle="--", alpha=0.6)
@@ -46,7 +52,7 @@ def forest_figure(comparisons: pd.DataFrame, claims: pd.DataFrame) -> plt.Figure
                        f"{row['comparisons']})", fontsize=8, loc="left")
         axes.tick_params(axis="x", labelsize=7)
         axes.grid(axis="x", alpha=0.3)
-    panels[-1, 0].set_xlabel(f"effect B - A (pp), 95% interval; dashed: ±{EQUIVALENCE_MARGIN:g} pp margin; "
-                             "green for, red against, grey neither", fontsize=7)
+    panels[-1, 0].set_xlabel(f"effect B - A (pp): 95% interval thick, widened over the claim thin; dashed: "
+                             f"±{EQUIVALENCE_MARGIN:g} pp margin; green for, red against, grey neither", fontsize=7)
     figure.tight_layout()
     return figure

@@ -52,9 +52,9 @@ def thesis_values(thesis: pd.DataFrame, cell: CellRef) -> float:
 
 # The comparisons table's columns, also when no comparison is measured yet (a reproduction in progress).
 COMPARISON_COLUMNS = ["claim", "comparison", "a", "a_variant", "a_test_set", "b", "b_variant", "b_test_set", "seeds",
-                      "n", "b_right_a_wrong", "a_right_b_wrong", "effect_pp", "ci95_low", "ci95_high", "seed_mean_pp",
-                      "seed_std_pp", "per_seed_pp", "p", "p_holm", "vote", "within_margin", "thesis_a", "thesis_b",
-                      "thesis_effect_pp"]
+                      "n", "b_right_a_wrong", "a_right_b_wrong", "effect_pp", "ci95_low", "ci95_high", "ci_wide_low",
+                      "ci_wide_high", "seed_mean_pp", "seed_std_pp", "per_seed_pp", "p", "p_holm", "vote",
+                      "within_margin", "thesis_a", "thesis_b", "thesis_effect_pp"]
 
 
 def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -79,8 +79,8 @@ def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> t
         wide = [paired_interval(b, c, n, widened_confidence(k)) for b, c, n, _ in pooled]
         votes = comparison_votes(claim.kind, effects, [w[0] for w in wide], [w[1] for w in wide], adjusted)
         within = [within_margin(low, high) for low, high in wide]
-        for (comparison, per_seed), (b, c, n, p), effect, adjusted_p, vote, inside in zip(
-                measured, pooled, effects, adjusted, votes, within):
+        for (comparison, per_seed), (b, c, n, p), effect, adjusted_p, vote, inside, (wide_low, wide_high) in zip(
+                measured, pooled, effects, adjusted, votes, within, wide):
             low, high = paired_interval(b, c, n)
             differences = [100 * r.difference for _, r in per_seed]
             thesis_a, thesis_b = thesis_values(thesis, comparison.a), thesis_values(thesis, comparison.b)
@@ -89,8 +89,9 @@ def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> t
                          "b": _metric(comparison.b), "b_variant": comparison.b.variant,
                          "b_test_set": comparison.b.test_set, "seeds": len(per_seed), "n": n,
                          "b_right_a_wrong": c, "a_right_b_wrong": b, "effect_pp": effect, "ci95_low": low,
-                         "ci95_high": high, "seed_mean_pp": float(np.mean(differences)),
-                         "seed_std_pp": float(np.std(differences, ddof=1)) if len(differences) > 1 else 0.0,
+                         "ci95_high": high, "ci_wide_low": wide_low, "ci_wide_high": wide_high,
+                         "seed_mean_pp": float(np.mean(differences)),
+                         "seed_std_pp": float(np.std(differences, ddof=1)) if len(differences) > 1 else float("nan"),
                          "per_seed_pp": ",".join(f"{d:+.1f}" for d in differences), "p": p, "p_holm": adjusted_p,
                          "vote": vote, "within_margin": inside, "thesis_a": thesis_a, "thesis_b": thesis_b,
                          "thesis_effect_pp": thesis_b - thesis_a})
@@ -119,8 +120,10 @@ def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame, masking: pd.D
     lines = ["# Findings", "",
              "Each claim is tested on the per-image outcomes of the evaluate runs (`outcomes.npz`): pairs of "
              "cells measured on the same test images, compared with the exact McNemar test, seeds pooled. "
-             "Effect = B minus A in percentage points with its 95% interval; p-values Holm-corrected within a "
-             f"claim (alpha {ALPHA}); equivalence margin ±{EQUIVALENCE_MARGIN:g} pp. The thesis' own "
+             "Effect = B minus A in percentage points with its 95% interval, and the interval widened to 95% "
+             "over the claim's comparisons (Bonferroni), which decides equivalence votes; directional votes "
+             f"use the Holm-corrected p-values (alpha {ALPHA}), so a 95% interval clear of zero can still vote "
+             f"neither. Equivalence margin ±{EQUIVALENCE_MARGIN:g} pp. The thesis' own "
              "difference for the same cells is shown beside ours where the thesis has both.", "",
              "## The rule", "", RULE, "", "## Verdicts", "",
              f"`within ±{EQUIVALENCE_MARGIN:g} pp`: comparisons whose Bonferroni-widened interval lies inside the "
@@ -143,11 +146,12 @@ def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame, masking: pd.D
             lines += ["No comparison measured: no pair of its cells has been evaluated (a model it compares is "
                       "not evaluated yet, or its cells are not in the grid).", ""]
             continue
-        lines += ["| comparison | A | B | seeds | effect (pp) [95%] | per seed | p (Holm) | vote | thesis effect |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += ["| comparison | A | B | seeds | effect (pp) [95%] | widened | per seed | p (Holm) | vote | "
+                  "thesis effect |", "|---|---|---|---|---|---|---|---|---|---|"]
         for c in mine.itertuples():
             lines.append(f"| {c.comparison} | {c.a_variant}: {c.a} | {c.b_variant}: {c.b} | {c.seeds} | "
-                         f"{c.effect_pp:+.1f} [{c.ci95_low:+.1f}, {c.ci95_high:+.1f}] | {c.per_seed_pp} | "
+                         f"{c.effect_pp:+.1f} [{c.ci95_low:+.1f}, {c.ci95_high:+.1f}] | "
+                         f"[{c.ci_wide_low:+.1f}, {c.ci_wide_high:+.1f}] | {c.per_seed_pp} | "
                          f"{c.p_holm:.3g} | {c.vote} | {_pp(c.thesis_effect_pp)} |")
         lines.append("")
         lines += _masking_lines(mine, masking)

@@ -38,7 +38,7 @@ def paired_interval(b: int, c: int, n: int, confidence: float = 0.95) -> tuple[f
     variance = max((b + c) / n - difference**2, 0.0) / n
     z = float(stats.norm.ppf(0.5 + confidence / 2))
     half = z * math.sqrt(variance)
-    return 100 * (difference - half), 100 * (difference + half)
+    return 100 * max(difference - half, -1.0), 100 * min(difference + half, 1.0)
 
 
 def comparison_votes(kind: str, effects, lows_wide, highs_wide, adjusted) -> list[str]:

@@ -200,7 +200,9 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
     thesis = load_thesis(thesis_path) if thesis_path else load_thesis()
     written = [folder / "cells.csv"]
     cells.to_csv(written[0], index=False)
-    lines = ["# Results", "", "Accuracy in %: one seed shows [95% Wilson interval], several seeds mean ± std.",
+    lines = ["# Results", "", "Accuracy in %: one seed shows [95% Wilson interval]; several seeds mean ± std "
+             "[95% Wilson interval of the pooled count] (n seeds). The fidelity counts and the bar charts' "
+             "whiskers use the t interval over seeds instead.",
              "FGSM / NewtonFool: blur before the attack; _A: blur after it; adaptive: the attack sees the blur "
              "(BPDA). — = not measured.", ""]
     lines += coverage_lines(cells)

@@ -3,17 +3,18 @@
 Every step run logs ``seconds``, the wall time of its body. A step that runs
 inside another (an attack step inside the evaluate step that needs it) is
 counted once: a run's *own* time is its seconds minus those of the step runs
-nested in it. The runs are those the newest finished reproduction of each
-seed ran or reused (its ``steps.json``; see :func:`chosen_step_runs`), with
-the step runs nested in them, also those nested in earlier, interrupted
+nested in it. The runs of a seed are those the newest finished reproduction
+of that seed ran or reused (its ``steps.json``; see :func:`chosen_step_runs`),
+with the step runs nested in them, also those nested in earlier, interrupted
 attempts of the same step which the finished attempt reused (see
 :func:`with_nested`); a reused step costs nothing again and counts where it
-ran. Before any
-reproduction has finished (one interrupted, to be resumed), they are the
-profile's finished step runs, as far as they got. Stages: ``train``,
-``heatmaps``, ``overlap``, one stage per attack and order (``newtonfool before``; on the original test set every
-order is the attack itself, stored as its first order), ``curves`` (the
-robustness-curve points) and ``evaluate`` (its own part: predictions, logging).
+ran. For a seed no reproduction has finished yet (one interrupted, to be
+resumed), they are the profile's finished step runs of that seed, as far as
+they got. Stages: ``train``, ``heatmaps``, ``overlap``, per attack one stage
+on the original test set (``square on original``: there every order is the
+attack itself) and one per order on the blurred test sets (``newtonfool
+before``), ``curves`` (the robustness-curve points) and ``evaluate`` (its own
+part: predictions, logging).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import warnings
 import pandas as pd
 
 import attacks
+import defense
 from evaluation import ORDERS
 from results.collect import finished_runs
 from workflow import profiles, tracking
@@ -34,11 +36,16 @@ _CURVE_POINT = re.compile(r"-eps[0-9.e+-]+$")  # attack step names of curve poin
 COLUMNS = ("run_id", "parent_run_id", "seed", "stage", "seconds")
 
 
-def stage_of(step: str, run_name: str, attack: str = "", order: str = "") -> str:
+ORIGINAL = "original"  # the test set without a blur
+
+
+def stage_of(step: str, run_name: str, attack: str = "", order: str = "", test_set: str = "") -> str:
     """The stage a step run's own time counts under."""
     if step != "attack":
         return step
-    return CURVE_STAGE if _CURVE_POINT.search(run_name) else f"{attack} {order}"
+    if _CURVE_POINT.search(run_name):
+        return CURVE_STAGE
+    return f"{attack} on {ORIGINAL}" if test_set == ORIGINAL else f"{attack} {order}"
 
 
 def stage_times(runs: pd.DataFrame) -> pd.DataFrame:
@@ -70,7 +77,8 @@ def stage_times(runs: pd.DataFrame) -> pd.DataFrame:
 def stage_order() -> list[str]:
     """Every stage in the order of the work: training, heatmaps, overlap, attacks (registry order), curves."""
     return ["train", "heatmaps", "overlap",
-            *[f"{attack} {order}" for attack in attacks.ATTACKS for order in ORDERS],
+            *[stage for attack in attacks.ATTACKS
+              for stage in (f"{attack} on {ORIGINAL}", *[f"{attack} {order}" for order in ORDERS])],
             CURVE_STAGE, "evaluate"]
 
 
@@ -85,22 +93,25 @@ def stage_table(times: pd.DataFrame) -> pd.DataFrame:
     return minutes.apply(lambda column: column.map(lambda m: "—" if pd.isna(m) else f"{m:.1f}"))
 
 
-def chosen_step_runs(entries: list[dict]) -> set[str] | None:
-    """The step run ids a stage table counts, from the profile's finished ``reproduce`` entry runs.
+def chosen_step_runs(entries: list[dict]) -> dict[str, set[int]]:
+    """The step run ids a stage table counts, each with the seeds it counts for, from the profile's finished
+    ``reproduce`` entry runs.
 
     ``entries``: newest first, each ``{"seeds": "1,2", "variants": "all", "run_ids": [...]}``. For each
     seed, the newest entry that ran it counts; one that ran fewer variants (``--variants``) adds
-    to an older one, until one that ran them all (``"all"``). None when no entry counts (nothing
-    has finished yet: the caller then counts every finished step run of the profile).
+    to an older one, until one that ran them all (``all``, or every variant named). An entry's runs
+    count only for its seeds not yet complete, so a seed recomputed by a newer entry is not counted
+    twice. Empty when nothing has finished (the caller then counts every finished step run of a seed).
     """
     complete: set[int] = set()
-    chosen: set[str] | None = None
+    chosen: dict[str, set[int]] = {}
     for entry in entries:
-        seeds = set(profiles.parse_seeds(entry["seeds"]))
-        if not seeds - complete:
+        seeds = set(profiles.parse_seeds(entry["seeds"])) - complete
+        if not seeds:
             continue
-        chosen = (chosen or set()) | set(entry["run_ids"])
-        if entry["variants"] == "all":
+        for run_id in entry["run_ids"]:
+            chosen.setdefault(run_id, set()).update(seeds)
+        if set(profiles.parse_variants(entry["variants"]) or defense.variants()) == set(defense.variants()):
             complete |= seeds
     return chosen
 
@@ -134,7 +145,7 @@ def with_nested(chosen: set[str], runs: pd.DataFrame) -> set[str]:
 
 
 def collect_stage_runs(tracking_uri: str | None, experiment: str, profile: str) -> pd.DataFrame:
-    """:data:`COLUMNS` for the step runs of the profile's newest finished reproductions (see above)."""
+    """:data:`COLUMNS` for the step runs each seed's wall time counts (see above)."""
     client, found = finished_runs(tracking_uri, experiment, profile, step="entry")
     entries = []
     for entry in found:  # newest first
@@ -147,25 +158,27 @@ def collect_stage_runs(tracking_uri: str | None, experiment: str, profile: str) 
         entries.append({"seeds": entry.data.params.get("seeds", entry.data.params.get("seed", "0")),
                         "variants": entry.data.params.get("variants", "all"), "run_ids": run_ids})
     chosen = chosen_step_runs(entries)
-    if chosen is None:
-        steps = [run for run in finished_runs(tracking_uri, experiment, profile, step=None, max_results=50000)[1]
-                 if run.data.tags.get("step") in (*STEP_STAGES, "attack")]
-    else:
-        every = [run for run in client.search_runs([client.get_experiment_by_name(experiment).experiment_id], "",
-                                                   max_results=50000)
-                 if run.data.tags.get("step") in (*STEP_STAGES, "attack")]
-        chosen = with_nested(chosen, pd.DataFrame(
-            [(r.info.run_id, r.data.tags.get("mlflow.parentRunId", ""), r.data.tags.get(tracking.STEP_KEY_TAG, ""),
-              r.info.status) for r in every], columns=["run_id", "parent_run_id", "step_key", "status"]))
-        steps = [run for run in every if run.info.status == "FINISHED" and run.info.run_id in chosen]
-    seeds = {r.info.run_id: r.data.params.get("seed") for r in steps if r.data.tags["step"] == "train"}
+    every = [run for run in client.search_runs([client.get_experiment_by_name(experiment).experiment_id], "",
+                                               max_results=50000)
+             if run.data.tags.get("step") in (*STEP_STAGES, "attack")]
+    nested = with_nested(set(chosen), pd.DataFrame(
+        [(r.info.run_id, r.data.tags.get("mlflow.parentRunId", ""), r.data.tags.get(tracking.STEP_KEY_TAG, ""),
+          r.info.status) for r in every], columns=["run_id", "parent_run_id", "step_key", "status"]))
+    finished = [run for run in every if run.info.status == "FINISHED"]
+    seeds = {r.info.run_id: r.data.params.get("seed") for r in finished if r.data.tags["step"] == "train"}
+    covered = set().union(*chosen.values()) if chosen else set()
     rows = []
-    for run in steps:
+    for run in finished:
         params, tags = run.data.params, run.data.tags
         seed = params.get("seed", seeds.get(params.get("explainer_run_id", "")))
-        rows.append({"run_id": run.info.run_id, "parent_run_id": tags.get("mlflow.parentRunId", ""),
-                     "seed": int(seed) if seed is not None else -1,
+        seed = int(seed) if seed is not None else -1
+        counted = (seed in chosen[run.info.run_id] if run.info.run_id in chosen
+                   else run.info.run_id in nested if seed in covered
+                   else tags.get("profile") == profile)  # a seed in progress: as far as it got
+        if not counted:
+            continue
+        rows.append({"run_id": run.info.run_id, "parent_run_id": tags.get("mlflow.parentRunId", ""), "seed": seed,
                      "stage": stage_of(tags["step"], tags.get("mlflow.runName", ""), tags.get("attack", ""),
-                                       tags.get("order", "")),
+                                       tags.get("order", ""), tags.get("test_set", "")),
                      "seconds": float(run.data.metrics.get("seconds", 0.0))})
     return pd.DataFrame(rows, columns=list(COLUMNS))

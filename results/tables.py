@@ -36,9 +36,11 @@ def column_labels() -> dict[str, str]:
 
 
 def row_label(attack: str, order: str) -> str:
-    """"FGSM", "FGSM_A", "FGSM adaptive": the attack's label and the order's suffix."""
-    label = attacks.ATTACKS[attack].label if attack in attacks.ATTACKS else ""
-    return (label or attack) + ORDER_RECORDS[order].suffix
+    """"FGSM", "FGSM_A", "FGSM adaptive": the attack's label and the order's suffix ("PGD attack" where the
+    label would be a model's, the label of that model's clean row: the PGD attack before the blur)."""
+    label = (attacks.ATTACKS[attack].label if attack in attacks.ATTACKS else "") or attack
+    label += ORDER_RECORDS[order].suffix
+    return f"{label} attack" if label in model_labels().values() else label
 
 
 def row_labels(cells: pd.DataFrame, variant: str) -> list[tuple[str, str, str]]:

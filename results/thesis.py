@@ -20,7 +20,8 @@ def load_thesis(path: Path = THESIS_FILE) -> pd.DataFrame:
     frame = pd.read_csv(path, comment="#", dtype={"model": str, "row": str, "column": str, "source": str})
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
-        raise ValueError(f"{path} lacks column(s) {missing}. Expected {COLUMNS}")
+        raise ValueError(f"{path} lacks column(s) {missing}. Expected {COLUMNS}. "
+                         f"Received: columns={list(frame.columns)}")
     frame["accuracy"] = pd.to_numeric(frame["accuracy"], errors="coerce")
     return frame
 

@@ -90,6 +90,7 @@ def test_within_margin_counts_the_comparisons_that_rule_out_a_margin_sized_diffe
     # no discordant image among 10 rules out nothing; among 3000 it rules out 5 pp
     assert not within_margin(*paired_interval(0, 0, 10, widened_confidence(24)))
     assert within_margin(*paired_interval(0, 0, 3000, widened_confidence(24)))
+    assert paired_interval(0, 300, 300)[1] == 100.0 and paired_interval(300, 0, 300)[0] == -100.0  # clipped
     planted_claims = findings.evaluate_claims(_outcomes(planted))[1].set_index("claim")
     assert planted_claims.loc["heatmap_beats_random", "within_margin"] == 0
     assert "| within ±5 pp |" in findings.findings_page(comparisons, claims)
@@ -107,7 +108,9 @@ def test_the_forest_plot_draws_every_comparison_at_its_effect_and_interval():
         assert [t.get_text() for t in axes.get_yticklabels()] == list(mine["comparison"])
         bars = sorted((round(float(s[0][0]), 6), round(float(s[1][0]), 6)) for c in axes.collections
                       if isinstance(c, LineCollection) for s in c.get_segments() if s[0][1] == s[1][1])
-        assert bars == sorted((round(lo, 6), round(hi, 6)) for lo, hi in zip(mine["ci95_low"], mine["ci95_high"]))
+        intervals = [*zip(mine["ci95_low"], mine["ci95_high"]), *zip(mine["ci_wide_low"], mine["ci_wide_high"])]
+        assert bars == sorted((round(lo, 6), round(hi, 6)) for lo, hi in intervals)  # both intervals, each once
+        assert (mine["ci_wide_low"] < mine["ci95_low"]).all() and (mine["ci_wide_high"] > mine["ci95_high"]).all()
         vertical = [line.get_xdata() for line in axes.get_lines() if len(line.get_xdata()) == 2]
         lines = sorted(x[0] for x in vertical if x[0] == x[1])  # the markers are one-point lines
         assert lines == [-findings.EQUIVALENCE_MARGIN, 0.0, findings.EQUIVALENCE_MARGIN]

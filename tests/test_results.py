@@ -38,6 +38,16 @@ def test_incomplete_grid_shows_missing_cells_as_missing_never_zero():
     assert text.loc["FGSM", "Original"] == "—" and math.isnan(numbers.loc["FGSM", "LRP-eps"])
 
 
+def test_an_attack_row_never_takes_the_label_of_a_model_clean_row(tmp_path):
+    cells = _cells([_row("pgd", "original", "none", "none", 78), _row("pgd", "original", "pgd", "before", 20)])
+    table = results.model_table(cells, "pgd", numeric=True)
+    assert list(table.index) == ["PGD", "PGD attack"] and table.loc["PGD attack", "Original"] == 20.0
+    thesis_file = tmp_path / "thesis.csv"
+    thesis_file.write_text("model,row,column,accuracy,source\nPGD,PGD,Original,80.0,T\n")
+    compared = results.compared_cells(cells, results.load_thesis(thesis_file))
+    assert compared[["row", "thesis"]].values.tolist() == [["PGD", 80.0]]  # the thesis' clean value, once
+
+
 def test_several_seeds_give_mean_and_std_and_points_over_the_bars():
     cells = _cells([_row("pgd", "original", "none", "none", c, seed=s) for s, c in enumerate((70, 80, 90))]
                    + [_row("pgd", "original", "fgsm", "before", c, seed=s) for s, c in enumerate((20, 30, 40))])
@@ -230,6 +240,11 @@ def test_stage_times_count_nested_steps_once():
         broken = results.stage_times(runs.assign(seconds=runs["seconds"].where(runs["run_id"] != "t0", 0.0)))
     assert broken.set_index(["seed", "stage"]).loc[(0, "train"), "seconds"] == 0.0
     assert results.stage_times(runs.iloc[:0]).empty
+    from results.stage_times import stage_of, stage_order
+    assert stage_of("attack", "attack-square-before-original", "square", "before", "original") == "square on original"
+    assert stage_of("attack", "attack-fgsm-before-gradient", "fgsm", "before", "gradient") == "fgsm before"
+    assert stage_of("attack", "attack-pgd-adaptive-gradient-eps16", "pgd", "adaptive", "gradient") == "curves"
+    assert stage_order().index("square on original") < stage_order().index("square adaptive")
 
 
 def test_stage_runs_come_from_the_newest_finished_reproduction_of_each_seed():
@@ -241,9 +256,19 @@ def test_stage_runs_come_from_the_newest_finished_reproduction_of_each_seed():
         {"seeds": "1", "variants": "all", "run_ids": ["older-s1"]},  # seed 1 complete by now
     ]
     assert chosen_step_runs(entries) == {
-        "s1-none", "s2-none", "s2-gradient", "s0-none", "s0-gradient", "s0-random", "s1-random"}
-    assert chosen_step_runs(entries[:1]) == {"s1-none", "s2-none", "s2-gradient"}
-    assert chosen_step_runs([]) is None  # nothing finished: count every step run
+        "s1-none": {1, 2}, "s2-none": {1, 2}, "s2-gradient": {1, 2}, "s0-none": {0}, "s0-gradient": {0},
+        "s0-random": {0}, "s1-random": {1}}
+    assert set(chosen_step_runs(entries[:1])) == {"s1-none", "s2-none", "s2-gradient"}
+    assert chosen_step_runs([]) == {}  # nothing finished: the caller counts every step run of a seed
+    # an older two-seed run counts only for the seed no newer run completed
+    overlap = [{"seeds": "0", "variants": "all", "run_ids": ["new0"]},
+               {"seeds": "0,1", "variants": "all", "run_ids": ["old0", "old1"]}]
+    assert chosen_step_runs(overlap) == {"new0": {0}, "old0": {1}, "old1": {1}}
+    # every variant named is as complete as "all"
+    every = ",".join(defense.variants())
+    spelled = [{"seeds": "0", "variants": every, "run_ids": ["new0"]},
+               {"seeds": "0", "variants": "all", "run_ids": ["old0"]}]
+    assert chosen_step_runs(spelled) == {"new0": {0}}
 
 
 def test_thesis_scaled_is_missing_where_a_clean_value_is_missing_or_zero(tmp_path):

@@ -36,7 +36,8 @@ STEPS = ("train", "heatmaps", "overlap", "attack", "evaluate")
     ({"model": "vgg"}, "Received: model='vgg'"),
     ({"variants": "none,vgg"}, "Received: variants='none,vgg'"),
     ({"variants": ""}, "Received: variants=''"),
-    ({"colour": "red"}, "Unknown setting(s) ['colour']"),
+    ({"colour": "red", "seed": "1"}, "Unknown setting(s) ['colour'] for profile 'quick'. Expected a subset of"),
+    ({"colour": "red", "seed": "1"}, "Received: colour='red'"),
 ])
 def test_bad_settings_are_named(overrides, message):
     with pytest.raises(ValueError) as error:

@@ -7,7 +7,7 @@ cosine decay, weight decay, label smoothing, augmentation, BatchNorm
 statistics re-estimated at the end) was chosen on validation images held
 out from the training images, never on the test images. ``quick`` keeps the
 first reproductions' recipe (Adam at a constant rate, no augmentation).
-Its FGSM is an inference, not something the thesis states: eps = 0.3/255 on
+The thesis profile's FGSM is an inference, not something the thesis states: eps = 0.3/255 on
 our [0, 1] pixels against the model's predicted labels. That is ART's default
 ``eps=0.3`` applied to pixels in [0, 255], the range the thesis gives, with
 ART's default of attacking the predictions (``generate`` without ``y``); it
@@ -252,7 +252,8 @@ def resolve(profile: str, overrides: Mapping[str, object] | None = None) -> dict
     unknown = sorted(set(given) - set(settings))
     if unknown:
         raise ValueError(f"Unknown setting(s) {unknown} for profile '{profile}'. "
-                         f"Expected a subset of {sorted(settings)}. Received: {given}")
+                         f"Expected a subset of {sorted(settings)}. "
+                         f"Received: {', '.join(f'{k}={given[k]!r}' for k in unknown)}")
     mapped = registry_settings()
     for key, value in given.items():
         if key in image_limit_settings():
