@@ -5,7 +5,7 @@
     results.write_report(cells, folder)                          # Markdown, CSV, LaTeX, PNG
 """
 
-from results.collect import collect, collect_curves, collect_outcomes, collect_overlap, latest_per_seed
+from results.collect import collect, collect_curves, collect_outcomes, collect_overlap, newest_evaluate_runs
 from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
 from results.figures import bar_figure, curve_figure, heatmap_gallery
 from results.masking import masking_flags
@@ -34,7 +34,7 @@ __all__ = [
     "fidelity_figure",
     "fidelity_summary",
     "heatmap_gallery",
-    "latest_per_seed",
+    "newest_evaluate_runs",
     "load_thesis",
     "model_labels",
     "model_table",

@@ -30,49 +30,65 @@ def finished_runs(tracking_uri: str | None, experiment: str, profile: str | None
                                       max_results=max_results)
 
 
+def newest_evaluate_runs(runs: list) -> list:
+    """One evaluate run per (variant, seed): the newest (older ones are superseded re-runs).
+
+    ``runs``: newest first (as :func:`finished_runs` gives them). Cells, curves and outcomes all read
+    these runs, so they always describe the same models.
+    """
+    kept: dict[tuple[str, int], object] = {}
+    for run in runs:
+        kept.setdefault(_key(run), run)
+    return list(kept.values())
+
+
+def _key(run) -> tuple[str, int]:
+    return run.data.tags.get("variant", ""), int(run.data.params.get("seed", 0))
+
+
 def collect(tracking_uri: str | None = None, experiment: str = "pixel-importance",
             profile: str | None = None) -> pd.DataFrame:
-    """Every grid metric of every FINISHED evaluate run (optionally of one profile), with its counts.
+    """Every grid metric of the newest FINISHED evaluate run per (variant, seed) (optionally of one profile),
+    with its counts.
 
     ``l2``/``linf``: the cell's median perturbation size (NaN for clean cells and older runs).
     """
     client, runs = finished_runs(tracking_uri, experiment, profile)
     rows = []
-    for run in runs:
+    for run in newest_evaluate_runs(runs):
         counts = _counts(client, run.info.run_id)
+        variant, seed = _key(run)
         for name, value in run.data.metrics.items():
             cell = evaluation.parse_metric(name)
             if cell is None:
                 continue
             correct, n, low, high = counts.get(name, (None, None, None, None))
-            rows.append({"variant": run.data.tags.get("variant", ""), "seed": int(run.data.params.get("seed", 0)),
-                         "run_id": run.info.run_id, "start_time": run.info.start_time,
+            rows.append({"variant": variant, "seed": seed, "run_id": run.info.run_id,
                          "test_set": cell.test_set, "attack": cell.attack, "order": cell.order or CLEAN_ORDER,
                          "accuracy": value, "correct": correct, "n": n, "ci95_low": low, "ci95_high": high,
                          **{size: (run.data.metrics.get(evaluation.size_metric_name(size, cell), float("nan"))
                                    if cell.attack != evaluation.CLEAN else float("nan"))
                             for size in evaluation.SIZES}})
-    frame = pd.DataFrame(rows, columns=COLUMNS + ["start_time"])
-    return latest_per_seed(frame)
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def collect_curves(tracking_uri: str | None = None, experiment: str = "pixel-importance",
                    profile: str | None = None) -> pd.DataFrame:
-    """The robustness curves (``curves.json``) of the evaluate runs :func:`collect` keeps, one row per point."""
+    """The robustness curves (``curves.json``) of the evaluate runs :func:`collect` keeps, one row per point
+    (none for a kept run without curves: never an older run's)."""
     client, runs = finished_runs(tracking_uri, experiment, profile)
     frames = []
-    for run in runs:
+    for run in newest_evaluate_runs(runs):
         try:
             table = tracking.load_table(run.info.run_id, "curves.json", tracking_uri=client.tracking_uri)
         except Exception:  # noqa: BLE001 - runs without curves (curve_eps empty, older runs)
             continue
-        frames.append(table.assign(variant=run.data.tags.get("variant", ""),
-                                   seed=int(run.data.params.get("seed", 0)), run_id=run.info.run_id,
-                                   start_time=run.info.start_time))
+        variant, seed = _key(run)
+        frames.append(table.assign(variant=variant, seed=seed, run_id=run.info.run_id))
     columns = ["variant", "seed", "run_id", *evaluation.curves.COLUMNS]
     if not frames:
         return pd.DataFrame(columns=columns)
-    return latest_per_seed(pd.concat(frames, ignore_index=True))[columns]
+    return pd.concat(frames, ignore_index=True)[columns]
 
 
 def _counts(client: mlflow.MlflowClient, run_id: str) -> dict:
@@ -84,25 +100,15 @@ def _counts(client: mlflow.MlflowClient, run_id: str) -> dict:
             for r in frame.itertuples()}
 
 
-def latest_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Keep one evaluate run per (variant, seed): the newest (older ones are superseded re-runs)."""
-    if frame.empty:
-        return frame.drop(columns=["start_time"], errors="ignore")
-    newest = frame.groupby(["variant", "seed"])["start_time"].transform("max")
-    return frame[frame["start_time"] == newest].drop(columns=["start_time"]).reset_index(drop=True)
-
-
 def collect_outcomes(tracking_uri: str | None = None, experiment: str = "pixel-importance",
                      profile: str | None = None) -> dict[tuple[str, int], dict[str, np.ndarray]]:
-    """(variant, seed) -> the newest evaluate run's ``outcomes.npz`` (metric -> per-image "correct")."""
+    """(variant, seed) -> ``outcomes.npz`` (metric -> per-image "correct") of the evaluate run :func:`collect`
+    keeps (none for a kept run without it: never an older run's)."""
     client, runs = finished_runs(tracking_uri, experiment, profile)
     found: dict[tuple[str, int], dict[str, np.ndarray]] = {}
-    for run in runs:  # newest first
-        key = (run.data.tags.get("variant", ""), int(run.data.params.get("seed", 0)))
-        if key in found:
-            continue
+    for run in newest_evaluate_runs(runs):
         try:
-            found[key] = tracking.load_arrays(run.info.run_id, "outcomes.npz", tracking_uri=client.tracking_uri)
+            found[_key(run)] = tracking.load_arrays(run.info.run_id, "outcomes.npz", tracking_uri=client.tracking_uri)
         except Exception:  # noqa: BLE001 - runs from before outcomes were logged
             continue
     return found

@@ -48,6 +48,20 @@ def test_an_attack_row_never_takes_the_label_of_a_model_clean_row(tmp_path):
     assert compared[["row", "thesis"]].values.tolist() == [["PGD", 80.0]]  # the thesis' clean value, once
 
 
+def test_cells_curves_and_outcomes_read_the_same_newest_run_per_model_and_seed():
+    from types import SimpleNamespace
+
+    def run(run_id, variant, seed):
+        return SimpleNamespace(info=SimpleNamespace(run_id=run_id),
+                               data=SimpleNamespace(tags={"variant": variant}, params={"seed": str(seed)}))
+
+    newest_first = [run("new-none-0", "none", 0), run("none-1", "none", 1), run("old-none-0", "none", 0),
+                    run("pgd-0", "pgd", 0), run("older-none-0", "none", 0)]
+    kept = results.newest_evaluate_runs(newest_first)
+    assert [r.info.run_id for r in kept] == ["new-none-0", "none-1", "pgd-0"]
+    assert results.newest_evaluate_runs([]) == []
+
+
 def test_several_seeds_give_mean_and_std_and_points_over_the_bars():
     cells = _cells([_row("pgd", "original", "none", "none", c, seed=s) for s, c in enumerate((70, 80, 90))]
                    + [_row("pgd", "original", "fgsm", "before", c, seed=s) for s, c in enumerate((20, 30, 40))])
