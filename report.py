@@ -19,8 +19,7 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import blur  # noqa: E402
 import findings  # noqa: E402
-import results  # noqa: E402  (sets matplotlib's Agg backend)
-import matplotlib.pyplot as plt  # noqa: E402
+import results  # noqa: E402
 from cifar10 import load_split  # noqa: E402
 from workflow import cli, tracking  # noqa: E402
 
@@ -64,14 +63,7 @@ def _findings(profile: str, folder: Path, masking) -> Path:
     outcomes = results.collect_outcomes(mlflow.get_tracking_uri(),
                                         mlflow.get_experiment(tracking.experiment_id()).name, profile=profile)
     comparisons, claims = findings.evaluate_claims(outcomes)
-    comparisons.to_csv(folder / "findings_comparisons.csv", index=False)
-    claims.to_csv(folder / "findings_claims.csv", index=False)
-    forest = findings.forest_figure(comparisons, claims)
-    (folder / "figures").mkdir(parents=True, exist_ok=True)
-    forest.savefig(folder / "figures" / "findings.png")
-    plt.close(forest)
-    path = folder / "findings.md"
-    path.write_text(findings.findings_page(comparisons, claims, masking, figure="figures/findings.png"))
+    path = findings.write_findings(comparisons, claims, folder, masking)[-1]
     for verdict in claims.itertuples():
         tracking.log(f"claim {verdict.claim}: {verdict.verdict} ({verdict.comparisons} comparisons)")
     return path

@@ -191,7 +191,12 @@ def test_notebook_rebuilds_tables_equal_to_logged_metrics(quick_store, tmp_path)
     figures = sorted(p.name for p in (output / "figures").glob("*.png"))
     bars = [f"{a}_{o}.png" for a in ("fgsm", "newtonfool") for o in ("before", "after")]
     bars += ["fgsm_adaptive.png", "pgd_adaptive.png", "pgd_transfer_after.png", "square_adaptive.png"]
-    assert figures == sorted(["fidelity.png", *bars, *(f"curve_{v}.png" for v in results.model_labels())])
+    assert figures == sorted(["fidelity.png", "findings.png", *bars,
+                              *(f"curve_{v}.png" for v in results.model_labels())])
+    import findings  # the notebook writes the report's findings files, with the same verdicts
+    _, claims = findings.evaluate_claims(results.collect_outcomes(quick_store["uri"], profile="quick"))
+    assert pd.read_csv(output / "findings_claims.csv")["verdict"].tolist() == claims["verdict"].tolist()
+    assert "](figures/findings.png)" in (output / "findings.md").read_text()
     assert all((output / "figures" / f).stat().st_size > 10_000 for f in figures)
     fidelity = pd.read_csv(output / "fidelity.csv").set_index("row_kind")
     assert fidelity.loc["all", "cells"] == 150  # every thesis cell has a counterpart in the quick grid
