@@ -6,12 +6,13 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+import attacks
 import evaluation
 from results.tables import CLEAN_ORDER
 from workflow import tracking
 
 COLUMNS = ["variant", "seed", "run_id", "test_set", "attack", "order", "accuracy", "correct", "n",
-           "ci95_low", "ci95_high", "l2", "linf"]
+           "ci95_low", "ci95_high", "l2", "linf", "eps"]
 
 
 def finished_runs(tracking_uri: str | None, experiment: str, profile: str | None, step: str | None = "evaluate",
@@ -51,7 +52,8 @@ def collect(tracking_uri: str | None = None, experiment: str = "pixel-importance
     """Every grid metric of the newest FINISHED evaluate run per (variant, seed) (optionally of one profile),
     with its counts.
 
-    ``l2``/``linf``: the cell's median perturbation size (NaN for clean cells and older runs).
+    ``l2``/``linf``: the cell's median perturbation size (NaN for clean cells and older runs); ``eps``: the
+    attack's L-inf budget as the run logged it (NaN for clean cells and attacks without one, e.g. NewtonFool).
     """
     client, runs = finished_runs(tracking_uri, experiment, profile)
     rows = []
@@ -68,7 +70,8 @@ def collect(tracking_uri: str | None = None, experiment: str = "pixel-importance
                          "accuracy": value, "correct": correct, "n": n, "ci95_low": low, "ci95_high": high,
                          **{size: (run.data.metrics.get(evaluation.size_metric_name(size, cell), float("nan"))
                                    if cell.attack != evaluation.CLEAN else float("nan"))
-                            for size in evaluation.SIZES}})
+                            for size in evaluation.SIZES},
+                         "eps": _budget(run.data.params, cell.attack)})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -89,6 +92,14 @@ def collect_curves(tracking_uri: str | None = None, experiment: str = "pixel-imp
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]
+
+
+def _budget(params: dict, attack: str) -> float:
+    """The L-inf budget an evaluate run logged for ``attack`` (``<crafting attack>.eps``), NaN if none."""
+    if attack == evaluation.CLEAN or attack not in attacks.ATTACKS:
+        return float("nan")
+    value = params.get(f"{attacks.crafting(attack).name}.eps")
+    return float(value) if value is not None else float("nan")
 
 
 def _counts(client: mlflow.MlflowClient, run_id: str) -> dict:

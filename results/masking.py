@@ -1,6 +1,8 @@
 """Gradient-masking checks: signs that a white-box number overstates robustness.
 
-Three rules, each on logged cells or curves (one flag per offending cell):
+Three rules, each on logged cells or curves (one flag per offending cell).
+Two attacks are compared only at the same L-inf budget (the cells' ``eps``,
+where logged): FGSM at 8/255 beside PGD at 0.3/255 says nothing of masking.
 
 * ``black-box beats white-box``: the score-based Square attack, which uses no
   gradients, leaves lower accuracy than the strongest white-box adaptive
@@ -35,14 +37,26 @@ COLUMNS = ["variant", "test_set", "check", "detail"]
 def _summaries(cells: pd.DataFrame) -> dict[tuple, dict]:
     grouped = cells.groupby(["variant", "test_set", "attack", "order"], sort=False)
     return {key: {**cell_summary(group), "n": int(group["n"].iloc[0]) if "n" in group and pd.notna(
-        group["n"].iloc[0]) else None} for key, group in grouped}
+        group["n"].iloc[0]) else None, "eps": _eps(group)} for key, group in grouped}
 
 
-def _white_box_adaptive(summaries: dict, variant: str, test_set: str) -> tuple[str, dict] | None:
-    """The gradient attack with the lowest adaptive accuracy on this cell."""
+def _eps(group: pd.DataFrame) -> float | None:
+    """The cell's budget, None where not logged (older runs, attacks without one)."""
+    if "eps" not in group or group["eps"].isna().all():
+        return None
+    return float(group["eps"].dropna().iloc[0])
+
+
+def _same_budget(a: dict, b: dict) -> bool:
+    """Whether two cells ran at the same budget (unknown budgets are taken as the same: older runs)."""
+    return a["eps"] is None or b["eps"] is None or math.isclose(a["eps"], b["eps"], rel_tol=1e-9)
+
+
+def _white_box_adaptive(summaries: dict, variant: str, test_set: str, like: dict) -> tuple[str, dict] | None:
+    """The gradient attack with the lowest adaptive accuracy on this cell, at the budget of ``like``."""
     found = [(attack, s) for (v, t, attack, order), s in summaries.items()
              if v == variant and t == test_set and order == "adaptive" and attack in attacks.ATTACKS
-             and not attacks.get(attack).gradient_free and s["mean"] is not None]
+             and not attacks.get(attack).gradient_free and s["mean"] is not None and _same_budget(s, like)]
     return min(found, key=lambda item: item[1]["mean"]) if found else None
 
 
@@ -52,7 +66,7 @@ def black_box_flags(cells: pd.DataFrame) -> list[dict]:
     for (variant, test_set, attack, order), black in summaries.items():
         if order != "adaptive" or attack not in attacks.ATTACKS or not attacks.get(attack).gradient_free:
             continue
-        white = _white_box_adaptive(summaries, variant, test_set)
+        white = _white_box_adaptive(summaries, variant, test_set, black)
         if white is None or black["high"] is None or white[1]["low"] is None:
             continue
         if black["high"] < white[1]["low"]:
@@ -71,7 +85,7 @@ def strength_flags(cells: pd.DataFrame, strong: str = "pgd", weak: str = "fgsm")
         if attack != strong or order != "adaptive" or s["mean"] is None:
             continue
         other = summaries.get((variant, test_set, weak, "adaptive"))
-        if other is None or other["mean"] is None or not s["n"]:
+        if other is None or other["mean"] is None or not s["n"] or not _same_budget(s, other):
             continue
         if s["mean"] > other["mean"] + 1 / s["n"] + 1e-12:
             detail = (f"{attacks.get(strong).label} adaptive {100 * s['mean']:.1f}% > "

@@ -235,3 +235,21 @@ def test_strength_flag_on_known_cells():
     assert "above clean accuracy 39.0%" in results.masking_flags(above)["detail"].iloc[0]  # it raised it: EOT
     cells.loc[cells["attack"] == "pgd", "accuracy"] = 0.41  # within one image of FGSM: not flagged
     assert results.masking_flags(cells).empty
+
+
+def test_masking_checks_compare_attacks_only_at_the_same_budget():
+    def cell(attack, accuracy, eps):
+        return {"variant": "gradient", "seed": 0, "test_set": "gradient", "attack": attack, "order": "adaptive",
+                "accuracy": accuracy, "correct": round(accuracy * 300), "n": 300, "ci95_low": accuracy - 0.05,
+                "ci95_high": accuracy + 0.05, "eps": eps}
+
+    same = pd.DataFrame([cell("fgsm", 0.40, 0.3 / 255), cell("pgd", 0.60, 0.3 / 255), cell("square", 0.20, 0.3 / 255)])
+    assert set(results.masking_flags(same)["check"]) == {"iterative weaker than one step", "black-box beats white-box"}
+    # FGSM at 8/255, PGD and Square at 0.3/255 (-P fgsm_eps=0.031373 on the thesis profile): PGD weaker than FGSM
+    # is no flag, and Square is set against PGD alone
+    mixed = same.assign(eps=[8 / 255, 0.3 / 255, 0.3 / 255])
+    flags = results.masking_flags(mixed)
+    assert list(flags["check"]) == ["black-box beats white-box"] and "PGD adaptive 60.0%" in flags["detail"].iloc[0]
+    # Square alone at its own budget: nothing to set it against (FGSM and PGD, both at 8/255, still compared)
+    assert list(results.masking_flags(same.assign(eps=[8 / 255, 8 / 255, 0.3 / 255]))["check"]) == [
+        "iterative weaker than one step"]

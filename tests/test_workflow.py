@@ -5,11 +5,13 @@ import sys
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 
 import defense
 import heatmaps
 import evaluation
+import results
 from tests.conftest import REPO, fresh_store, run_command
 from workflow import profiles, tracking
 
@@ -182,6 +184,12 @@ def test_quick_reproduce_logs_perturbation_sizes_and_robustness_curves(quick_sto
             assert pgd[max(budgets)] < pgd[0]
             if test_set == "original":  # undefended: adaptive PGD is plain PGD, and 16/255 breaks these models
                 assert pgd[max(budgets)] <= 0.10
+    cells = results.collect(quick_store["uri"], profile="quick")  # each attacked cell with its logged budget
+    budget = {"fgsm": quick["fgsm_eps"], "pgd": quick["pgd_eps"], "pgd_transfer": quick["pgd_eps"],
+              "square": quick["square_eps"]}
+    for attack, eps in budget.items():
+        assert (cells["attack"] == attack).any() and np.allclose(cells.loc[cells["attack"] == attack, "eps"], eps)
+    assert cells.loc[cells["attack"].isin(["none", "newtonfool"]), "eps"].isna().all()
 
 
 def test_every_logged_accuracy_is_the_mean_of_its_per_image_outcomes(quick_store):
