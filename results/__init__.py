@@ -12,7 +12,7 @@ from results.masking import masking_flags
 from results.report_files import coverage_lines, write_report
 from results.stage_times import collect_stage_runs, stage_table, stage_times
 from results.tables import (cell_summary, column_labels, model_labels, model_table, row_label, row_labels,
-                            size_table)
+                            size_table, unbounded_attacks)
 from results.thesis import THESIS_FILE, load_thesis, thesis_difference
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "curve_figure",
     "masking_flags",
     "size_table",
+    "unbounded_attacks",
     "collect_stage_runs",
     "stage_table",
     "stage_times",

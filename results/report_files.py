@@ -14,7 +14,7 @@ from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
 from results.figures import bar_figure, curve_figure
 from results.masking import masking_flags
 from results.stage_times import stage_table
-from results.tables import column_labels, model_labels, model_table, row_label, size_table
+from results.tables import column_labels, model_labels, model_table, row_label, size_table, unbounded_attacks
 from results.thesis import load_thesis, thesis_difference, thesis_table
 
 
@@ -120,10 +120,7 @@ def _curves(curves: pd.DataFrame, folder: Path, written: list[Path]) -> list[str
 
 def _sizes(cells: pd.DataFrame) -> list[str]:
     """Median perturbation sizes of the unbounded attacks (no eps budget), beside their accuracies."""
-    import attacks
-
-    unbounded = [a for a in dict.fromkeys(cells["attack"]) if a in attacks.ATTACKS
-                 and "eps" not in attacks.crafting(a).defaults]
+    unbounded = unbounded_attacks(cells)
     if not unbounded or "l2" not in cells:
         return []
     lines = ["## Perturbation sizes of the unbounded attacks", "",

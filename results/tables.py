@@ -121,6 +121,13 @@ def model_table(cells: pd.DataFrame, variant: str, numeric: bool = False, field:
     return pd.DataFrame(data, index=[label for label, _, _ in labels])
 
 
+def unbounded_attacks(cells: pd.DataFrame) -> list[str]:
+    """The attacks in ``cells`` without an L-inf budget (NewtonFool): their perturbation sizes are the thing to
+    report beside their accuracies."""
+    return [a for a in dict.fromkeys(cells["attack"]) if a in attacks.ATTACKS
+            and "eps" not in attacks.crafting(a).defaults]
+
+
 def size_table(cells: pd.DataFrame, variant: str, attack_names: list[str]) -> pd.DataFrame:
     """Rows: each attack and order; columns: test sets; cell "accuracy · L2 · L-inf" (medians, mean over seeds)."""
     mine = cells[(cells["variant"] == variant) & cells["attack"].isin(attack_names)]

@@ -62,6 +62,12 @@ def test_cells_curves_and_outcomes_read_the_same_newest_run_per_model_and_seed()
     assert results.newest_evaluate_runs([]) == []
 
 
+def test_the_unbounded_attacks_are_those_without_a_budget():
+    cells = _cells([_row("none", "original", a, o, 50) for a, o in
+                    (("none", "none"), ("fgsm", "before"), ("newtonfool", "before"), ("pgd", "adaptive"))])
+    assert results.unbounded_attacks(cells) == ["newtonfool"]
+
+
 def test_several_seeds_give_mean_and_std_and_points_over_the_bars():
     cells = _cells([_row("pgd", "original", "none", "none", c, seed=s) for s, c in enumerate((70, 80, 90))]
                    + [_row("pgd", "original", "fgsm", "before", c, seed=s) for s, c in enumerate((20, 30, 40))])
