@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+import attacks
 import defense
 from evaluation.grid import CLEAN
 from evaluation.orders import ORDER_RECORDS
@@ -213,16 +214,20 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
         stem = folder / "tables" / variant
         text.to_csv(f"{stem}.csv")
         numbers.to_csv(f"{stem}_percent.csv")
-        difference.to_csv(f"{stem}_minus_thesis.csv")
         number = defense.variant(variant).thesis_table
         caption = (f"Table {number}: model trained on {labels[variant]} images" if number
                    else f"Model trained on {labels[variant]} images (beyond the thesis)")
         Path(f"{stem}.tex").write_text(latex(text, caption))
         Path(f"{stem}.md").write_text(f"## {caption}\n\n{markdown(text, 'ours')}\n")
-        written += [Path(f"{stem}{suffix}") for suffix in (".csv", "_percent.csv", "_minus_thesis.csv", ".tex", ".md")]
-        lines += [f"## {caption}", "", markdown(text, "ours"), "", "Thesis:", "", markdown(theirs, "thesis"), "",
-                  "Ours minus thesis (percentage points):", "", markdown(_signed(difference), "difference"), ""]
-    for attack in [a for a in sorted(set(cells["attack"])) if a != CLEAN]:
+        written += [Path(f"{stem}{suffix}") for suffix in (".csv", "_percent.csv", ".tex", ".md")]
+        lines += [f"## {caption}", "", markdown(text, "ours"), ""]
+        if number:  # a control has no thesis table to set beside ours
+            difference.to_csv(f"{stem}_minus_thesis.csv")
+            written.append(Path(f"{stem}_minus_thesis.csv"))
+            lines += ["Thesis:", "", markdown(theirs, "thesis"), "",
+                      "Ours minus thesis (percentage points):", "", markdown(_signed(difference), "difference"), ""]
+    present = set(cells["attack"]) - {CLEAN}
+    for attack in [a for a in attacks.ATTACKS if a in present] + sorted(present - set(attacks.ATTACKS)):
         for order in ORDER_RECORDS:
             if not ((cells["attack"] == attack) & (cells["order"] == order)).any():
                 continue

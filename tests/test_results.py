@@ -210,11 +210,11 @@ def test_notebook_rebuilds_tables_equal_to_logged_metrics(quick_store, tmp_path)
     executed = json.loads((tmp_path / "executed.ipynb").read_text())
     shown = {}
     for cell in executed["cells"]:
-        for figure_call in ("fidelity_figure", "curve_figure"):
+        for figure_call in ("fidelity_figure", "curve_figure", "forest_figure"):
             if figure_call in "".join(cell["source"]) and cell["cell_type"] == "code":
                 shown[figure_call] = sum("image/png" in out.get("data", {}) for out in cell["outputs"])
     # figures show as images in the notebook, not as "<Figure size ...>"
-    assert shown == {"fidelity_figure": 1, "curve_figure": len(results.model_labels())}
+    assert shown == {"fidelity_figure": 1, "curve_figure": len(results.model_labels()), "forest_figure": 1}
 
 
 def test_report_entry_point_writes_and_logs_everything(quick_store, tmp_path):
@@ -226,6 +226,10 @@ def test_report_entry_point_writes_and_logs_everything(quick_store, tmp_path):
     for variant in ("none", "lrp_eps"):
         for suffix in (".md", ".csv", ".tex", "_percent.csv", "_minus_thesis.csv"):
             assert (folder / "tables" / f"{variant}{suffix}").stat().st_size > 0
+    assert not (folder / "tables" / "random_minus_thesis.csv").exists()  # a control: no thesis table
+    report = (folder / "report.md").read_text()
+    control = report[report.index("## Model trained on Random (control)"):]
+    assert "Thesis:" not in control.split("\n## ")[0]
     assert (folder / "figures" / "heatmap_gallery.png").exists()
     assert "\\begin{tabular}" in (folder / "tables" / "pgd.tex").read_text()
     report = (folder / "report.md").read_text()
