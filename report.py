@@ -19,7 +19,8 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import blur  # noqa: E402
 import findings  # noqa: E402
-import results  # noqa: E402
+import results  # noqa: E402  (sets matplotlib's Agg backend)
+import matplotlib.pyplot as plt  # noqa: E402
 from cifar10 import load_split  # noqa: E402
 from workflow import cli, tracking  # noqa: E402
 
@@ -38,12 +39,10 @@ def report(profile: str = "thesis", output: str = "reports", data: str | None = 
     folder = Path(output) / profile
     with workflow.entry_run("report", {"profile": profile, "base_profile": profile},
                             {"output": output, "data": data or ""}) as active:
-        curves = results.collect_curves(mlflow.get_tracking_uri(), mlflow.get_experiment(tracking.experiment_id()).name,
-                                        profile=profile)
-        overlap = results.collect_overlap(mlflow.get_tracking_uri(), mlflow.get_experiment(tracking.experiment_id()).name,
-                                          profile=profile)
-        stages = results.stage_times(results.collect_stage_runs(
-            mlflow.get_tracking_uri(), mlflow.get_experiment(tracking.experiment_id()).name, profile))
+        uri, experiment = mlflow.get_tracking_uri(), mlflow.get_experiment(tracking.experiment_id()).name
+        curves = results.collect_curves(uri, experiment, profile=profile)
+        overlap = results.collect_overlap(uri, experiment, profile=profile)
+        stages = results.stage_times(results.collect_stage_runs(uri, experiment, profile))
         written = results.write_report(cells, folder, curves=curves, overlap=overlap, stages=stages)
         written.append(_findings(profile, folder, results.masking_flags(cells, curves)))
         if data:
@@ -70,22 +69,25 @@ def _findings(profile: str, folder: Path, masking) -> Path:
 
 
 def _gallery(profile: str, data: str, folder: Path) -> Path | None:
-    """A few test images with each method's heatmap and blurred version (from the heatmaps runs)."""
+    """A few test images with each method's heatmap and blurred version, all from one explainer's heatmaps runs
+    (the one with the most methods, the earliest of those: seed 0's in a finished reproduction)."""
     client = mlflow.MlflowClient()
     runs = client.search_runs([tracking.experiment_id()], f"tags.step = 'heatmaps' and tags.profile = '{profile}' "
-                              "and attributes.status = 'FINISHED'", order_by=["attributes.start_time DESC"])
-    newest = {}
-    for run in runs:
-        newest.setdefault(run.data.tags["heatmap"], run)
-    if not newest:
+                              "and attributes.status = 'FINISHED'", order_by=["attributes.start_time ASC"])
+    by_explainer: dict[str, dict] = {}
+    for run in runs:  # oldest first: a method's newest run of an explainer wins
+        by_explainer.setdefault(run.data.params.get("explainer_run_id", ""), {})[run.data.tags["heatmap"]] = run
+    if not by_explainer:
         return None
+    newest = max(by_explainer.values(), key=len)  # the first explainer among those with the most methods
     params = next(iter(newest.values())).data.params
     split = load_split(data, params["classes"], "thesis", int(params["images_per_class"]),
                        int(params["train_per_class"]), int(params["data_seed"]))
     chosen = np.linspace(0, len(split.x_test) - 1, GALLERY_IMAGES).astype(int)
     images = split.x_test[chosen]
-    evaluated = client.search_runs([tracking.experiment_id()], f"tags.step = 'evaluate' and tags.profile = '{profile}'",
-                                   order_by=["attributes.start_time DESC"], max_results=1)
+    evaluated = client.search_runs([tracking.experiment_id()], f"tags.step = 'evaluate' and tags.profile = '{profile}' "
+                                   "and attributes.status = 'FINISHED'", order_by=["attributes.start_time DESC"],
+                                   max_results=1)
     settings = evaluated[0].data.params if evaluated else workflow.resolve(profile)
     sigma, keep = float(settings["sigma"]), float(settings["keep_fraction"])
     maps, blurred = {}, {}
@@ -95,6 +97,7 @@ def _gallery(profile: str, data: str, folder: Path) -> Path | None:
     figure = results.heatmap_gallery(images, maps, blurred, blur.gaussian(images, sigma))
     path = folder / "figures" / "heatmap_gallery.png"
     figure.savefig(path)
+    plt.close(figure)
     return path
 
 
