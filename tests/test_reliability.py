@@ -109,6 +109,41 @@ def test_failed_step_ends_failed_and_is_not_reused(tmp_path):
     assert tracking.find_finished(key) is None
 
 
+def test_an_interrupt_that_surfaces_as_a_store_error_still_ends_the_run_killed(tmp_path, monkeypatch):
+    """SIGTERM inside MLflow's store can come out as the store's own error ("database is locked"): still an
+    interrupt (exit 130, run KILLED), and a busy store is retried when marking the run."""
+    from workflow import tracking
+
+    tracking.configure(_store(tmp_path))
+    with pytest.raises(KeyboardInterrupt):
+        with tracking.run("interrupted inside the store"):
+            try:
+                raise KeyboardInterrupt("signal 15")
+            except KeyboardInterrupt:
+                raise mlflow.exceptions.MlflowException("(sqlite3.OperationalError) database is locked")
+    with pytest.raises(RuntimeError):  # an ordinary error is not an interrupt
+        with tracking.run("failing"):
+            raise RuntimeError("boom")
+    real_end_run, calls = mlflow.end_run, []
+
+    def busy_twice(status="FINISHED"):
+        calls.append(status)
+        if len(calls) <= 2:
+            raise mlflow.exceptions.MlflowException("database is locked")
+        real_end_run(status)
+
+    monkeypatch.setattr(mlflow, "end_run", busy_twice)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    with pytest.raises(KeyboardInterrupt):
+        with tracking.run("interrupted, store busy"):
+            raise KeyboardInterrupt
+    monkeypatch.undo()
+    assert calls == ["KILLED"] * 3
+    statuses = {r.info.run_name: r.info.status for r in _runs(mlflow.get_tracking_uri())}
+    assert statuses == {"interrupted inside the store": "KILLED", "failing": "FAILED",
+                        "interrupted, store busy": "KILLED"}
+
+
 # ---------------------------------------------------------------- interruption and resume
 
 

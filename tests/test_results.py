@@ -239,7 +239,9 @@ def test_report_entry_point_writes_and_logs_everything(quick_store, tmp_path):
     assert (folder / "masking_flags.csv").exists() and (folder / "curves.csv").stat().st_size > 0
     assert all((folder / "figures" / f"curve_{v}.png").exists() for v in results.model_labels())
     artifacts = mlflow.MlflowClient(quick_store["uri"]).list_artifacts(summary["run_id"], "report/tables")
-    assert len(artifacts) == len(results.model_labels()) * 5  # five files per model table
+    # five files per thesis model table, four per control (no minus-thesis table)
+    expected = sum(5 if defense.variant(v).thesis_table else 4 for v in results.model_labels())
+    assert len(artifacts) == expected and expected == 5 * 5 + 2 * 4
 
 
 def test_report_on_an_empty_store_fails_clearly(tmp_path):

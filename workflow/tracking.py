@@ -202,13 +202,44 @@ def run(name: str, key: str | None = None, tags: Mapping[str, str] | None = None
     try:
         yield active
     except KeyboardInterrupt:
-        mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+        _end_interrupted()
         raise
-    except BaseException:
+    except BaseException as error:
+        if interrupted_by(error):  # the interrupt landed inside MLflow's store, which raised its own error
+            _end_interrupted()
+            raise KeyboardInterrupt(f"interrupted ({type(error).__name__} while handling it)") from error
         mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
         raise
     else:
         mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+
+
+def interrupted_by(error: BaseException) -> bool:
+    """Whether a KeyboardInterrupt (SIGINT, or SIGTERM via :func:`raise_on_sigterm`) is among the causes or
+    contexts of ``error``: a signal that arrived in the middle of a store operation can surface as the store's
+    own error (e.g. "database is locked" while the interrupted transaction still held SQLite's lock)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _end_interrupted(attempts: int = 5, wait: float = 1.0) -> None:
+    """End the active run KILLED, retrying while the store is busy (the interrupted transaction may still hold
+    the lock for a moment). If it cannot, the run stays RUNNING and the next start's reaper marks it KILLED."""
+    for attempt in range(attempts):
+        try:
+            mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+            return
+        except Exception as error:  # noqa: BLE001 - a busy store; anything else fails the same way each time
+            if attempt == attempts - 1:
+                log(f"could not mark the interrupted run KILLED ({type(error).__name__}: {error}); "
+                    "the next start marks it")
+                return
+            time.sleep(wait)
 
 
 def log_input(dataset, context: str) -> None:
