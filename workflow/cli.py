@@ -61,11 +61,17 @@ def main(function: Callable[[argparse.Namespace], dict], p: argparse.ArgumentPar
         tracking.configure(args.tracking_uri, args.experiment)
         result = function(args)
     except (ValueError, tracking.TrackingError, FileNotFoundError, NotADirectoryError, MlflowException) as error:
+        if tracking.interrupted_by(error):  # a signal inside a store operation, outside any run
+            return _interrupted()
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: open runs were marked KILLED; run the same command again to resume", file=sys.stderr,
-              flush=True)
-        return 130
+        return _interrupted()
     print(json.dumps(result, indent=2, default=str, sort_keys=True))
     return 0
+
+
+def _interrupted() -> int:
+    print("interrupted: open runs were marked KILLED; run the same command again to resume", file=sys.stderr,
+          flush=True)
+    return 130
