@@ -43,8 +43,11 @@ def report(profile: str = "thesis", output: str = "reports", data: str | None = 
         curves = results.collect_curves(uri, experiment, profile=profile)
         overlap = results.collect_overlap(uri, experiment, profile=profile)
         stages = results.stage_times(results.collect_stage_runs(uri, experiment, profile))
-        written = results.write_report(cells, folder, curves=curves, overlap=overlap, stages=stages)
-        written.append(_findings(profile, folder, results.masking_flags(cells, curves)))
+        outcomes = results.collect_outcomes(uri, experiment, profile=profile)
+        masking = results.masking_flags(cells, curves, outcomes)
+        written = results.write_report(cells, folder, curves=curves, overlap=overlap, stages=stages,
+                                       masking=masking)
+        written.append(_findings(outcomes, folder, masking))
         if data:
             gallery = _gallery(profile, data, folder)
             if gallery:
@@ -56,11 +59,9 @@ def report(profile: str = "thesis", output: str = "reports", data: str | None = 
             "variants": sorted(set(cells["variant"]))}
 
 
-def _findings(profile: str, folder: Path, masking) -> Path:
+def _findings(outcomes: dict, folder: Path, masking) -> Path:
     """``findings.md`` (and its two tables as CSV): every claim's paired tests and computed verdict,
     with the gradient-masking flags on the systems each claim compares."""
-    outcomes = results.collect_outcomes(mlflow.get_tracking_uri(),
-                                        mlflow.get_experiment(tracking.experiment_id()).name, profile=profile)
     comparisons, claims = findings.evaluate_claims(outcomes)
     path = findings.write_findings(comparisons, claims, folder, masking)[-1]
     for verdict in claims.itertuples():

@@ -6,9 +6,16 @@ where logged): FGSM at 8/255 beside PGD at 0.3/255 says nothing of masking.
 
 * ``black-box beats white-box``: the score-based Square attack, which uses no
   gradients, leaves lower accuracy than the strongest white-box adaptive
-  attack on the same cell, by more than both 95% intervals allow (Square's
-  upper bound below the white-box lower bound). Gradients that do not point
-  anywhere useful are the usual reason (Athalye et al., 2018).
+  attack on the same cell. Gradients that do not point anywhere useful are
+  the usual reason (Athalye et al., 2018). Both attacks ran on the same
+  trained model, so the test is paired: with the per-image outcomes
+  (``results.collect_outcomes``), on the images Square ran on (it runs on a
+  subset, ``square_images``), every seed's images pooled, exact McNemar
+  p < ALPHA after Holm's correction over the Square cells. Without outcomes
+  (older runs), Square's upper 95% bound below the white-box lower bound: a
+  weaker rule that compares different images and, over several seeds, the
+  t interval of training noise, which a within-model comparison does not
+  contain.
 * ``curve does not fall``: under adaptive PGD the accuracy at 16/255 stays
   above 10%; an L-inf budget of 16/255 breaks every undefended CIFAR-10 model.
 * ``iterative weaker than one step``: adaptive PGD leaves higher accuracy than
@@ -23,15 +30,20 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 import attacks
 from evaluation import CLEAN
+from evaluation.grid import metric_name
+from evaluation.paired import holm, mcnemar_exact
 from results.tables import CLEAN_ORDER, cell_summary
 
 CURVE_EPS_255 = 16.0
 CURVE_LIMIT = 0.10
+ALPHA = 0.05  # the paired black-box check, Holm-corrected over the Square cells
 COLUMNS = ["variant", "test_set", "check", "detail"]
+Outcomes = dict  # (variant, seed) -> metric -> per-image "correct" (and ``indices:<metric>`` for a subset)
 
 
 def _summaries(cells: pd.DataFrame) -> dict[tuple, dict]:
@@ -52,29 +64,98 @@ def _same_budget(a: dict, b: dict) -> bool:
     return a["eps"] is None or b["eps"] is None or math.isclose(a["eps"], b["eps"], rel_tol=1e-9)
 
 
-def _white_box_adaptive(summaries: dict, variant: str, test_set: str, like: dict) -> tuple[str, dict] | None:
-    """The gradient attack with the lowest adaptive accuracy on this cell, at the budget of ``like``."""
+def _white_box_adaptive(summaries: dict, variant: str, test_set: str, like: dict) -> list[tuple[str, dict]]:
+    """The gradient attacks' adaptive cells of this model and test set at the budget of ``like``, lowest first."""
     found = [(attack, s) for (v, t, attack, order), s in summaries.items()
              if v == variant and t == test_set and order == "adaptive" and attack in attacks.ATTACKS
              and not attacks.get(attack).gradient_free and s["mean"] is not None and _same_budget(s, like)]
-    return min(found, key=lambda item: item[1]["mean"]) if found else None
+    return sorted(found, key=lambda item: item[1]["mean"])
 
 
-def black_box_flags(cells: pd.DataFrame) -> list[dict]:
+def _on_images(outcome: dict, metric: str, images: np.ndarray) -> np.ndarray | None:
+    """``metric``'s per-image outcomes on test images ``images`` (None where it did not run on all of them)."""
+    if metric not in outcome:
+        return None
+    values = np.asarray(outcome[metric], dtype=bool).reshape(-1)
+    ran_on = np.asarray(outcome.get(f"indices:{metric}", np.arange(values.size))).reshape(-1)
+    position = {int(index): i for i, index in enumerate(ran_on)}
+    if any(int(index) not in position for index in images):
+        return None
+    return values[[position[int(index)] for index in images]]
+
+
+def paired_on_square_images(outcomes: Outcomes, variant: str, seeds, test_set: str, black: str,
+                            white: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(white-box right, black-box right) per image, on the images the black-box attack ran on, every seed's
+    images one after another; None when any seed's outcomes lack either cell."""
+    black_metric, white_metric = metric_name(test_set, black, "adaptive"), metric_name(test_set, white, "adaptive")
+    white_right, black_right = [], []
+    for seed in seeds:
+        outcome = outcomes.get((variant, int(seed)))
+        if outcome is None or black_metric not in outcome:
+            return None
+        images = np.asarray(outcome.get(f"indices:{black_metric}",
+                                        np.arange(np.asarray(outcome[black_metric]).size))).reshape(-1)
+        pair = _on_images(outcome, white_metric, images), _on_images(outcome, black_metric, images)
+        if pair[0] is None or pair[1] is None:
+            return None
+        white_right.append(pair[0])
+        black_right.append(pair[1])
+    if not white_right:
+        return None
+    return np.concatenate(white_right), np.concatenate(black_right)
+
+
+def black_box_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None) -> list[dict]:
     summaries = _summaries(cells)
-    flags = []
+    seeds = cells.groupby(["variant", "test_set", "attack", "order"], sort=False)["seed"].unique()
+    flags, paired = [], []
     for (variant, test_set, attack, order), black in summaries.items():
         if order != "adaptive" or attack not in attacks.ATTACKS or not attacks.get(attack).gradient_free:
             continue
-        white = _white_box_adaptive(summaries, variant, test_set, black)
-        if white is None or black["high"] is None or white[1]["low"] is None:
+        whites = _white_box_adaptive(summaries, variant, test_set, black)
+        if not whites:
             continue
-        if black["high"] < white[1]["low"]:
+        tested = []
+        for white, _ in whites:
+            pair = (paired_on_square_images(outcomes, variant, seeds[(variant, test_set, attack, order)],
+                                            test_set, attack, white) if outcomes else None)
+            if pair is None:
+                tested = []
+                break
+            tested.append((white, *pair))
+        if tested:  # the strongest white-box attack on the black-box attack's own images
+            white, white_right, black_right = min(tested, key=lambda item: item[1].mean())
+            only_black = int((white_right & ~black_right).sum())  # right under the white-box attack only
+            only_white = int((~white_right & black_right).sum())
+            paired.append({"variant": variant, "test_set": test_set, "black": attack, "white": white,
+                           "n": int(white_right.size), "seeds": len(seeds[(variant, test_set, attack, order)]),
+                           "white_accuracy": float(white_right.mean()), "black_accuracy": float(black_right.mean()),
+                           "only_black": only_black, "only_white": only_white,
+                           "p": mcnemar_exact(only_black, only_white)})
+            continue
+        white, strongest = whites[0]
+        if black["high"] is None or strongest["low"] is None:
+            continue
+        if black["high"] < strongest["low"]:
             flags.append({"variant": variant, "test_set": test_set, "check": "black-box beats white-box",
                           "detail": f"{attacks.get(attack).label} {100 * black['mean']:.1f}% "
                                     f"[{100 * black['low']:.1f}, {100 * black['high']:.1f}] < "
-                                    f"{attacks.get(white[0]).label} adaptive {100 * white[1]['mean']:.1f}% "
-                                    f"[{100 * white[1]['low']:.1f}, {100 * white[1]['high']:.1f}]"})
+                                    f"{attacks.get(white).label} adaptive {100 * strongest['mean']:.1f}% "
+                                    f"[{100 * strongest['low']:.1f}, {100 * strongest['high']:.1f}] "
+                                    "(different images; no per-image outcomes)"})
+    adjusted = holm([test["p"] for test in paired]) if paired else []
+    for test, p in zip(paired, adjusted):
+        if p < ALPHA and test["black_accuracy"] < test["white_accuracy"]:
+            black, white = attacks.get(test["black"]).label, attacks.get(test["white"]).label
+            seeds_text = f"{test['seeds']} seed{'s' if test['seeds'] > 1 else ''}"
+            flags.append({"variant": test["variant"], "test_set": test["test_set"],
+                          "check": "black-box beats white-box",
+                          "detail": f"{black} {100 * test['black_accuracy']:.1f}% < {white} adaptive "
+                                    f"{100 * test['white_accuracy']:.1f}% on the same {test['n']} images "
+                                    f"({seeds_text}): {test['only_black']} broken by {black} only, "
+                                    f"{test['only_white']} by {white} only; exact McNemar p = {p:.2g} "
+                                    f"(Holm over {len(paired)} {black} cell{'s' if len(paired) > 1 else ''})"})
     return flags
 
 
@@ -116,9 +197,11 @@ def curve_flags(curves: pd.DataFrame, attack: str = "pgd", order: str = "adaptiv
     return flags
 
 
-def masking_flags(cells: pd.DataFrame, curves: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Every flag of the three checks, one row per flagged cell (empty: nothing flagged)."""
-    flags = black_box_flags(cells) + strength_flags(cells)
+def masking_flags(cells: pd.DataFrame, curves: pd.DataFrame | None = None,
+                  outcomes: Outcomes | None = None) -> pd.DataFrame:
+    """Every flag of the three checks, one row per flagged cell (empty: nothing flagged); with ``outcomes``
+    (:func:`results.collect_outcomes`) the black-box check is paired on the same images."""
+    flags = black_box_flags(cells, outcomes) + strength_flags(cells)
     if curves is not None:
         flags += curve_flags(curves)
     return pd.DataFrame(flags, columns=COLUMNS)

@@ -83,13 +83,14 @@ def _fidelity(cells: pd.DataFrame, thesis: pd.DataFrame, folder: Path, written: 
             "![ours against the thesis](figures/fidelity.png)", ""]
 
 
-def _masking(cells: pd.DataFrame, curves: pd.DataFrame | None, folder: Path, written: list[Path]) -> list[str]:
-    flags = masking_flags(cells, curves)
+def _masking(flags: pd.DataFrame, folder: Path, written: list[Path]) -> list[str]:
     flags.to_csv(folder / "masking_flags.csv", index=False)
     written.append(folder / "masking_flags.csv")
     lines = ["## Gradient-masking checks", "",
              "Flagged when the score-based Square attack (no gradients) beats the strongest white-box adaptive "
-             "attack by more than both 95% intervals allow; when adaptive PGD at 16/255 leaves more than 10% "
+             "attack on the images Square ran on (paired per image, every seed's images pooled: exact McNemar, "
+             "Holm-corrected over the Square cells; where no per-image outcomes were logged, by more than both "
+             "95% intervals allow); when adaptive PGD at 16/255 leaves more than 10% "
              "accuracy on a robustness curve; or when adaptive PGD does worse than adaptive FGSM at the same "
              "budget by more than one image. A flag means the white-box numbers of that cell overstate "
              "robustness.", ""]
@@ -173,6 +174,24 @@ def overlap_lines(overlap: pd.DataFrame | None) -> list[str]:
     return lines
 
 
+def subset_lines(cells: pd.DataFrame) -> list[str]:
+    """A line for each attack that ran on fewer test images than the clean cells (Square: ``square_images``)."""
+    clean = cells.loc[cells["attack"] == CLEAN, "n"].dropna()
+    if clean.empty:
+        return []
+    total, lines = int(clean.max()), []
+    for attack, group in cells[cells["attack"] != CLEAN].groupby("attack", sort=True):
+        used = group["n"].dropna()
+        if attack not in attacks.ATTACKS or used.empty or int(used.max()) >= total:
+            continue
+        key = attacks.get(attack).images_key
+        lines.append(f"{attacks.get(attack).label} rows: {int(used.max())} of the {total} test images per cell "
+                     f"(evenly spaced{f', `{key}`' if key else ''}); their accuracy is of those images, whose "
+                     "clean accuracy differs from all images'. The gradient-masking checks compare them with the "
+                     "white-box attacks on the same images.")
+    return [*lines, ""] if lines else []
+
+
 def coverage_lines(cells: pd.DataFrame) -> list[str]:
     """Which models each seed has evaluated so far (a reproduction in progress, or a ``variants`` subset)."""
     labels = model_labels()
@@ -188,10 +207,11 @@ def coverage_lines(cells: pd.DataFrame) -> list[str]:
 
 def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = None,
                  curves: pd.DataFrame | None = None, overlap: pd.DataFrame | None = None,
-                 stages: pd.DataFrame | None = None) -> list[Path]:
+                 stages: pd.DataFrame | None = None, masking: pd.DataFrame | None = None) -> list[Path]:
     """Every table and figure for ``cells`` (from :func:`results.collect`), ``curves``
-    (:func:`results.collect_curves`), ``overlap`` and ``stages`` (:func:`results.stage_times`);
-    returns the files written."""
+    (:func:`results.collect_curves`), ``overlap``, ``stages`` (:func:`results.stage_times`) and the
+    gradient-masking flags ``masking`` (:func:`results.masking_flags`; computed from cells and curves, without
+    per-image outcomes, when not given); returns the files written."""
     folder = Path(folder)
     (folder / "tables").mkdir(parents=True, exist_ok=True)
     (folder / "figures").mkdir(parents=True, exist_ok=True)
@@ -203,6 +223,7 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
              "whiskers use the t interval over seeds instead.",
              "FGSM / NewtonFool: blur before the attack; _A: blur after it; adaptive: the attack sees the blur "
              "(BPDA). — = not measured.", ""]
+    lines += subset_lines(cells)
     lines += coverage_lines(cells)
     lines += _fidelity(cells, thesis, folder, written)
     labels = model_labels()
@@ -238,7 +259,7 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
             written.append(path)
             lines += [f"![{row_label(attack, order)}](figures/{path.name})", ""]
     lines += overlap_lines(overlap)
-    lines += _masking(cells, curves, folder, written)
+    lines += _masking(masking_flags(cells, curves) if masking is None else masking, folder, written)
     lines += _curves(curves, folder, written)
     lines += _sizes(cells)
     lines += _stages(stages, folder, written)

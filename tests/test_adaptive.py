@@ -253,3 +253,66 @@ def test_masking_checks_compare_attacks_only_at_the_same_budget():
     # Square alone at its own budget: nothing to set it against (FGSM and PGD, both at 8/255, still compared)
     assert list(results.masking_flags(same.assign(eps=[8 / 255, 8 / 255, 0.3 / 255]))["check"]) == [
         "iterative weaker than one step"]
+
+
+def _paired_case(white_by_seed: dict, square_by_seed: dict, square_images: np.ndarray, n: int = 300):
+    """Cells and outcomes of one model's adaptive PGD (all ``n`` images) and Square (``square_images`` only),
+    per seed: ``white_by_seed[seed]`` / ``square_by_seed[seed]`` are per-image "correct" arrays."""
+    rows, outcomes = [], {}
+    for seed, white in white_by_seed.items():
+        square = square_by_seed[seed]
+        outcomes[("gradient", seed)] = {"accuracy/gradient/pgd/adaptive": white,
+                                        "accuracy/gradient/square/adaptive": square,
+                                        "indices:accuracy/gradient/square/adaptive": square_images}
+        for attack, right in (("pgd", white), ("square", square)):
+            result = evaluation.accuracy(np.asarray(right, dtype=int), np.ones(len(right), dtype=int))
+            rows.append({"variant": "gradient", "seed": seed, "test_set": "gradient", "attack": attack,
+                         "order": "adaptive", "accuracy": result.value, "correct": result.correct, "n": result.n,
+                         "ci95_low": result.low, "ci95_high": result.high, "eps": 0.3 / 255})
+    return pd.DataFrame(rows), outcomes
+
+
+def test_black_box_check_is_paired_on_the_images_square_ran_on():
+    images = evaluation.subset_indices(300, 60)
+    others = np.setdiff1d(np.arange(300), images)
+    # Square's 60 images are hard ones: PGD leaves 12 of them (20%) but 60% of all 300; Square leaves the same 12.
+    white = np.zeros(300, dtype=bool)
+    white[images[:12]] = True
+    white[others[:168]] = True
+    square = white[images].copy()
+    cells, outcomes = _paired_case({0: white}, {0: square}, images)
+    unpaired = results.masking_flags(cells)  # 20.0% [11.8, 31.8] < 60.0% [54.4, 65.4]: different images
+    assert list(unpaired["check"]) == ["black-box beats white-box"]
+    assert "different images; no per-image outcomes" in unpaired["detail"].iloc[0]
+    assert results.masking_flags(cells, outcomes=outcomes).empty  # on the same images Square does no better
+
+    # On its images PGD leaves 40 (66.7%), Square breaks 10 of them and no other: exact p = 2 / 2**10
+    white[images[:40]] = True
+    square = white[images].copy()
+    square[np.flatnonzero(square)[:10]] = False
+    cells, outcomes = _paired_case({0: white}, {0: square}, images)
+    flags = results.masking_flags(cells, outcomes=outcomes)
+    assert list(flags["check"]) == ["black-box beats white-box"]
+    assert flags["detail"].iloc[0] == ("Square 50.0% < PGD adaptive 66.7% on the same 60 images (1 seed): "
+                                       "10 broken by Square only, 0 by PGD only; exact McNemar p = 0.002 "
+                                       "(Holm over 1 Square cell)")
+    # a seed without outcomes: the unpaired rule, which compares Square's 60 images with all 300
+    assert "no per-image outcomes" in results.masking_flags(
+        pd.concat([cells, cells.assign(seed=1)]), outcomes=outcomes)["detail"].iloc[0]
+
+
+def test_black_box_check_pools_seeds_not_the_t_interval_of_training_noise():
+    images = evaluation.subset_indices(300, 60)
+    white, square = {}, {}
+    for seed, (kept, broken) in enumerate(((42, 6), (30, 5))):  # PGD leaves 70% / 50%, Square 6 / 5 fewer
+        white[seed] = np.zeros(300, dtype=bool)
+        white[seed][:2 * kept] = True
+        white[seed][images[:kept]] = True
+        square[seed] = white[seed][images].copy()
+        square[seed][np.flatnonzero(square[seed])[:broken]] = False
+    cells, outcomes = _paired_case(white, square, images)
+    # Over two seeds the t interval (t = 12.7) spans both means: the unpaired rule sees nothing
+    assert results.masking_flags(cells).empty
+    flags = results.masking_flags(cells, outcomes=outcomes)  # 11 of 120 pooled images, none the other way
+    assert list(flags["check"]) == ["black-box beats white-box"]
+    assert "on the same 120 images (2 seeds): 11 broken by Square only, 0 by PGD only" in flags["detail"].iloc[0]

@@ -374,3 +374,14 @@ def test_report_says_which_models_each_seed_has_evaluated():
     assert lines[3].startswith(f"- Seed 1: 1 of {total} models evaluated; not evaluated: Blur, Gradient, In*Grad, LRP")
     everything = _cells([_row(v, "original", "none", "none", 50) for v in defense.variants()])
     assert results.coverage_lines(everything)[2] == f"- Seed 0: {total} of {total} models evaluated."
+
+
+def test_report_says_which_attacks_ran_on_fewer_images():
+    cells = _cells([_row("none", "original", "none", "none", 240, n=300),
+                    _row("none", "original", "fgsm", "before", 200, n=300),
+                    _row("none", "original", "square", "adaptive", 50, n=60)])
+    lines = results.report_files.subset_lines(cells)
+    assert len(lines) == 2 and lines[0].startswith("Square rows: 60 of the 300 test images per cell "
+                                                   "(evenly spaced, `square_images`)")
+    assert results.report_files.subset_lines(cells[cells["attack"] != "square"]) == []  # every attack on all
+    assert results.report_files.subset_lines(cells[cells["attack"] != "none"]) == []  # no clean cell to compare
