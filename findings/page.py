@@ -17,7 +17,7 @@ from evaluation.grid import CLEAN, metric_name
 from evaluation.paired import compare, holm, mcnemar_exact
 from findings.claims import CLAIMS, CellRef
 from findings.verdict import (ALPHA, EQUIVALENCE_MARGIN, RULE, claim_verdict, comparison_votes, paired_interval,
-                              widened_confidence, within_margin)
+                              seeds_agree, widened_confidence, within_margin)
 from results.tables import column_labels, model_labels, row_label
 from results.thesis import load_thesis
 
@@ -54,7 +54,7 @@ def thesis_values(thesis: pd.DataFrame, cell: CellRef) -> float:
 COMPARISON_COLUMNS = ["claim", "comparison", "a", "a_variant", "a_test_set", "b", "b_variant", "b_test_set", "seeds",
                       "n", "b_right_a_wrong", "a_right_b_wrong", "effect_pp", "ci95_low", "ci95_high", "ci_wide_low",
                       "ci_wide_high", "seed_mean_pp", "seed_std_pp", "per_seed_pp", "p", "p_holm", "vote",
-                      "within_margin", "thesis_a", "thesis_b", "thesis_effect_pp"]
+                      "seeds_agree", "within_margin", "thesis_a", "thesis_b", "thesis_effect_pp"]
 
 
 def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -77,10 +77,14 @@ def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> t
         adjusted = holm([p for *_, p in pooled]) if pooled else []
         effects = [100 * (c - b) / n for b, c, n, _ in pooled]
         wide = [paired_interval(b, c, n, widened_confidence(k)) for b, c, n, _ in pooled]
-        votes = comparison_votes(claim.kind, effects, [w[0] for w in wide], [w[1] for w in wide], adjusted)
+        agree = [comparison.a.variant == comparison.b.variant
+                 or seeds_agree(effect, [100 * r.difference for _, r in per_seed])
+                 for (comparison, per_seed), effect in zip(measured, effects)]
+        votes = comparison_votes(claim.kind, effects, [w[0] for w in wide], [w[1] for w in wide], adjusted, agree)
         within = [within_margin(low, high) for low, high in wide]
-        for (comparison, per_seed), (b, c, n, p), effect, adjusted_p, vote, inside, (wide_low, wide_high) in zip(
-                measured, pooled, effects, adjusted, votes, within, wide):
+        for (comparison, per_seed), counts, effect, adjusted_p, vote, agreed, inside, widened in zip(
+                measured, pooled, effects, adjusted, votes, agree, within, wide):
+            (b, c, n, p), (wide_low, wide_high) = counts, widened
             low, high = paired_interval(b, c, n)
             differences = [100 * r.difference for _, r in per_seed]
             thesis_a, thesis_b = thesis_values(thesis, comparison.a), thesis_values(thesis, comparison.b)
@@ -93,8 +97,8 @@ def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> t
                          "seed_mean_pp": float(np.mean(differences)),
                          "seed_std_pp": float(np.std(differences, ddof=1)) if len(differences) > 1 else float("nan"),
                          "per_seed_pp": ",".join(f"{d:+.1f}" for d in differences), "p": p, "p_holm": adjusted_p,
-                         "vote": vote, "within_margin": inside, "thesis_a": thesis_a, "thesis_b": thesis_b,
-                         "thesis_effect_pp": thesis_b - thesis_a})
+                         "vote": vote, "seeds_agree": agreed, "within_margin": inside, "thesis_a": thesis_a,
+                         "thesis_b": thesis_b, "thesis_effect_pp": thesis_b - thesis_a})
         verdicts.append({"claim": claim.name, "statement": claim.statement, "source": claim.source,
                          "kind": claim.kind, "comparisons": k, "for": votes.count("for"),
                          "against": votes.count("against"), "within_margin": sum(within),
@@ -152,7 +156,8 @@ def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame, masking: pd.D
             lines.append(f"| {c.comparison} | {c.a_variant}: {c.a} | {c.b_variant}: {c.b} | {c.seeds} | "
                          f"{c.effect_pp:+.1f} [{c.ci95_low:+.1f}, {c.ci95_high:+.1f}] | "
                          f"[{c.ci_wide_low:+.1f}, {c.ci_wide_high:+.1f}] | {c.per_seed_pp} | "
-                         f"{c.p_holm:.3g} | {c.vote} | {_pp(c.thesis_effect_pp)} |")
+                         f"{c.p_holm:.3g} | {c.vote}{'' if c.seeds_agree else ' (seeds disagree)'} | "
+                         f"{_pp(c.thesis_effect_pp)} |")
         lines.append("")
         lines += _masking_lines(mine, masking)
     return "\n".join(lines) + "\n"

@@ -14,6 +14,12 @@ Holm-corrected within the claim.
   the claim when its Bonferroni-widened interval (95% over the claim's k
   comparisons) lies inside +/- margin, *against* it when its corrected p <
   ALPHA and the effect lies outside the margin. Same rule as above.
+* Two different trained models compared (``more_robust``,
+  ``heatmap_beats_random``) over several seeds: a significant effect votes
+  only when every seed's effect has the pooled effect's sign, else neither
+  ("seeds disagree"). The pooled count holds test-image noise only; training
+  noise is larger (one seed on two machines: 59.7% and 66.3%). With one seed
+  such a vote rests on one trained model per side.
 """
 
 from __future__ import annotations
@@ -41,11 +47,22 @@ def paired_interval(b: int, c: int, n: int, confidence: float = 0.95) -> tuple[f
     return 100 * max(difference - half, -1.0), 100 * min(difference + half, 1.0)
 
 
-def comparison_votes(kind: str, effects, lows_wide, highs_wide, adjusted) -> list[str]:
-    """``for`` / ``against`` / ``neither`` per comparison (effects and intervals in pp)."""
+def seeds_agree(pooled_effect: float, seed_effects) -> bool:
+    """Whether every seed's effect has the sign of the pooled effect (vacuously true for fewer than two seeds)."""
+    seed_effects = list(seed_effects)
+    if len(seed_effects) < 2:
+        return True
+    sign = math.copysign(1.0, pooled_effect) if pooled_effect else 0.0
+    return sign != 0.0 and all(effect * sign > 0 for effect in seed_effects)
+
+
+def comparison_votes(kind: str, effects, lows_wide, highs_wide, adjusted, agree=None) -> list[str]:
+    """``for`` / ``against`` / ``neither`` per comparison (effects and intervals in pp); ``agree``: per comparison
+    whether its seeds agree (:func:`seeds_agree`; None: all do), without which a significant effect votes neither."""
     votes = []
-    for effect, low, high, p in zip(effects, lows_wide, highs_wide, adjusted):
-        significant = p < ALPHA
+    agree = [True] * len(effects) if agree is None else list(agree)
+    for effect, low, high, p, agreed in zip(effects, lows_wide, highs_wide, adjusted, agree):
+        significant = p < ALPHA and agreed
         if kind == "equivalent":
             if within_margin(low, high):
                 votes.append("for")

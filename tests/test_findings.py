@@ -172,3 +172,27 @@ def test_masking_flags_are_listed_under_the_claims_whose_systems_they_concern():
     assert "not compared" not in page
     assert "Gradient-masking flags" not in findings.findings_page(comparisons, claims)
     assert findings.findings_page(comparisons, claims, flags.iloc[:0]) == findings.findings_page(comparisons, claims)
+
+
+def test_two_models_compared_vote_only_when_every_seed_agrees():
+    from findings.verdict import seeds_agree
+    assert seeds_agree(5.0, [8.0, 2.0, 0.5]) and not seeds_agree(5.0, [12.0, 4.0, -1.0])
+    assert not seeds_agree(5.0, [10.0, 0.0]) and seeds_agree(-3.0, [-1.0, -5.0]) and seeds_agree(2.0, [-4.0])
+    assert comparison_votes("greater", [10, 10], [0, 0], [0, 0], [0.001, 0.001], [True, False]) == ["for", "neither"]
+
+    def planted(cell: CellRef, seed: int) -> float:  # heatmap models 20 pp more robust on seed 0, 2 pp less on 1
+        attacked = cell.attack != "none"
+        lift = 0.20 if seed == 0 else -0.02
+        return 0.50 + lift if attacked and cell.variant in heatmap_variants() else 0.50 if attacked else 0.80
+
+    outcomes = {}
+    for seed in (0, 1):
+        outcomes.update(_outcomes(lambda cell: planted(cell, seed), seeds=(seed,), rng_seed=seed))
+    comparisons, claims = findings.evaluate_claims(outcomes)
+    mine = comparisons[comparisons["claim"] == "more_robust"]
+    # pooled over 2 x 300 images the effect is about +9 pp and significant, but seed 1 points the other way
+    assert (mine["p_holm"] < 0.05).all() and not mine["seeds_agree"].any()
+    assert (mine["vote"] == "neither").all() and _verdict(claims, "more_robust") == "inconclusive"
+    # one model compared with itself (before vs after): its seeds need not agree to vote
+    assert comparisons[comparisons["claim"] == "before_drops"]["seeds_agree"].all()
+    assert "neither (seeds disagree)" in findings.findings_page(comparisons, claims)
