@@ -306,3 +306,13 @@ def test_two_seeds_run_the_grid_twice_with_the_images_fixed(tmp_path, data_root)
                                   "tags.step = 'attack'")
     with pytest.raises(ValueError, match="Received: seeds='0,x'"):
         reproduce.reproduce("quick", str(data_root), seeds="0,x", **tiny)
+
+
+def test_reproduction_progress_estimates_the_models_left_from_those_evaluated_here():
+    from workflow.reproduce import progress_line
+    # two models reused (seconds), two evaluated here in 30 and 50 min: 1 left at 40 min per model
+    assert progress_line([0.05, 0.1, 30.0, 50.0], 5) == (
+        "models evaluated: 4/5 (80.2 min in this reproduction; 1 left, about 40 min at 40.0 min per model "
+        "evaluated here)")
+    assert progress_line([0.05], 5) == "models evaluated: 1/5 (0.1 min in this reproduction)"  # no pace yet
+    assert progress_line([30.0, 50.0], 2) == "models evaluated: 2/2 (80.0 min in this reproduction)"  # none left

@@ -23,13 +23,29 @@ def reproduce(settings: dict, data: str, aliases: tuple[str, ...] = ()) -> dict:
                             train_step(settings, variant, data, aliases, explainer_run_id=explainer)
                             for variant in profiles.selected_variants(settings)}
     result["overlap_run"] = overlap_step(settings, explainer, data)
-    evaluating = time.time()
+    minutes = []
     for number, (variant, run_id) in enumerate(result["train_runs"].items(), start=1):
+        begun = time.time()
         evaluated, rows = evaluate_step(settings, run_id, explainer, data, variant)
+        minutes.append((time.time() - begun) / 60)
         result["evaluate_runs"][variant] = evaluated
         result["cells"][variant] = {row["metric"]: row["accuracy"] for row in rows}
-        tracking.log(f"models evaluated: {number}/{len(result['train_runs'])} "
-                     f"({(time.time() - evaluating) / 60:.1f} min in this reproduction)")
+        tracking.log(progress_line(minutes, len(result["train_runs"])))
     result["seconds"] = round(time.time() - started, 3)
     tracking.log(f"reproduce ({settings['profile']}) done in {result['seconds']:.1f} s")
     return result
+
+
+REUSED_MINUTES = 0.5  # an evaluate step that took less was reused (reading its runs takes seconds)
+
+
+def progress_line(minutes: list[float], total: int) -> str:
+    """``models evaluated: k/total`` with the minutes spent, and for the models left an estimate at the pace of
+    the models evaluated (not reused) in this reproduction; ``minutes``: per model evaluated so far."""
+    spent, worked = sum(minutes), [m for m in minutes if m >= REUSED_MINUTES]
+    line = f"models evaluated: {len(minutes)}/{total} ({spent:.1f} min in this reproduction"
+    left = total - len(minutes)
+    if left and worked:
+        pace = sum(worked) / len(worked)
+        line += f"; {left} left, about {left * pace:.0f} min at {pace:.1f} min per model evaluated here"
+    return line + ")"
