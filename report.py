@@ -2,6 +2,7 @@
 
     mlflow run . --env-manager local -e report -P profile=quick -P data=../shared/data/cifar10-jpg
     python report.py --profile thesis --output reports
+    python report.py --profile thesis --seeds 0          # one seed's runs only
 
 Writes Markdown, CSV and LaTeX tables (ours, the thesis', the difference),
 bar charts, the findings (``findings.md`` with its forest plot) and a heatmap
@@ -28,22 +29,29 @@ from workflow import cli, tracking  # noqa: E402
 GALLERY_IMAGES = 4
 
 
-def report(profile: str = "thesis", output: str = "reports", data: str | None = None) -> dict:
-    """Collect the profile's evaluate runs, write every table and figure, log them to the report's run."""
+def report(profile: str = "thesis", output: str = "reports", data: str | None = None, seeds: str | None = None) -> dict:
+    """Collect the profile's evaluate runs, write every table and figure, log them to the report's run.
+
+    ``seeds``: e.g. ``"0"`` or ``"0,1"``: only those training seeds' runs (default: every seed's).
+    """
     workflow.profiles.defaults(profile)  # an unknown profile is named before anything else
-    cells = results.collect(mlflow.get_tracking_uri(), mlflow.get_experiment(tracking.experiment_id()).name,
-                            profile=profile)
+    chosen = workflow.profiles.parse_seeds(seeds)
+    cells = _of_seeds(results.collect(mlflow.get_tracking_uri(),
+                                      mlflow.get_experiment(tracking.experiment_id()).name, profile=profile), chosen)
     if cells.empty:
-        raise ValueError(f"No finished evaluate runs for this profile in {mlflow.get_tracking_uri()}. "
-                         f"Received: profile={profile!r}")
+        raise ValueError(f"No finished evaluate runs for this profile{' and seeds' if chosen else ''} in "
+                         f"{mlflow.get_tracking_uri()}. Received: profile={profile!r}"
+                         + (f", seeds={seeds!r}" if chosen else ""))
     folder = Path(output) / profile
     with workflow.entry_run("report", {"profile": profile, "base_profile": profile},
-                            {"output": output, "data": data or ""}) as active:
+                            {"output": output, "data": data or "",
+                             "seeds": ",".join(map(str, chosen)) or "all"}) as active:
         uri, experiment = mlflow.get_tracking_uri(), mlflow.get_experiment(tracking.experiment_id()).name
-        curves = results.collect_curves(uri, experiment, profile=profile)
-        overlap = results.collect_overlap(uri, experiment, profile=profile)
-        stages = results.stage_times(results.collect_stage_runs(uri, experiment, profile))
-        outcomes = results.collect_outcomes(uri, experiment, profile=profile)
+        curves = _of_seeds(results.collect_curves(uri, experiment, profile=profile), chosen)
+        overlap = _of_seeds(results.collect_overlap(uri, experiment, profile=profile), chosen)
+        stages = _of_seeds(results.stage_times(results.collect_stage_runs(uri, experiment, profile)), chosen)
+        outcomes = {key: value for key, value in results.collect_outcomes(uri, experiment, profile=profile).items()
+                    if not chosen or key[1] in chosen}
         masking = results.masking_flags(cells, curves, outcomes)
         written = results.write_report(cells, folder, curves=curves, overlap=overlap, stages=stages,
                                        masking=masking)
@@ -57,6 +65,13 @@ def report(profile: str = "thesis", output: str = "reports", data: str | None = 
         tracking.log(f"report: {len(written)} files in {folder}")
     return {"run_id": active.info.run_id, "folder": str(folder), "files": [str(p) for p in written],
             "variants": sorted(set(cells["variant"]))}
+
+
+def _of_seeds(frame, chosen: tuple[int, ...]):
+    """The rows of ``frame`` (with a ``seed`` column) of the ``chosen`` seeds; all of them when none is chosen."""
+    if not chosen or frame.empty:
+        return frame
+    return frame[frame["seed"].astype(int).isin(chosen)].reset_index(drop=True)
 
 
 def _findings(outcomes: dict, folder: Path, masking) -> Path:
@@ -105,8 +120,10 @@ def _gallery(profile: str, data: str, folder: Path) -> Path | None:
 def main(argv=None) -> int:
     p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("--output", default="reports", help="folder for the report (a subfolder per profile)")
+    p.add_argument("--seeds", default=None, help="only these training seeds' runs, e.g. 0 or 0,1 "
+                                                 "(default: every seed's)")
     p.set_defaults(data=None)
-    return cli.main(lambda a: report(a.profile, a.output, a.data), p, argv)
+    return cli.main(lambda a: report(a.profile, a.output, a.data, a.seeds), p, argv)
 
 
 if __name__ == "__main__":

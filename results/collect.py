@@ -127,8 +127,27 @@ def collect_outcomes(tracking_uri: str | None = None, experiment: str = "pixel-i
 
 def collect_overlap(tracking_uri: str | None = None, experiment: str = "pixel-importance",
                     profile: str | None = None) -> pd.DataFrame:
-    """The newest finished overlap step's keep-mask IoU table (empty when none ran)."""
-    client, runs = finished_runs(tracking_uri, experiment, profile, step="overlap", max_results=1)
-    if not runs:
-        return pd.DataFrame(columns=["method_a", "method_b", "mean_iou", "min_iou", "images"])
-    return tracking.load_table(runs[0].info.run_id, "overlap.json", tracking_uri=client.tracking_uri)
+    """Per training seed, the newest finished overlap step's keep-mask IoU table (its explainer's seed in column
+    ``seed``; empty when none ran)."""
+    client, runs = finished_runs(tracking_uri, experiment, profile, step="overlap")
+    tables, seeds = [], set()
+    for run in runs:  # newest first
+        seed = _explainer_seed(client, run.data.params.get("explainer_run_id"))
+        if seed in seeds:
+            continue
+        seeds.add(seed)
+        tables.append(tracking.load_table(run.info.run_id, "overlap.json", tracking_uri=client.tracking_uri)
+                      .assign(seed=seed))
+    if not tables:
+        return pd.DataFrame(columns=["method_a", "method_b", "mean_iou", "min_iou", "images", "seed"])
+    return pd.concat(tables, ignore_index=True).sort_values("seed", kind="stable", ignore_index=True)
+
+
+def _explainer_seed(client: mlflow.MlflowClient, run_id: str | None) -> int:
+    """The training seed of the explainer an overlap step used (0 where it cannot be read)."""
+    if not run_id:
+        return 0
+    try:
+        return int(client.get_run(run_id).data.params.get("seed", 0))
+    except Exception:  # noqa: BLE001 - a deleted explainer run: its overlap table still counts
+        return 0

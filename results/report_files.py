@@ -155,15 +155,22 @@ def overlap_lines(overlap: pd.DataFrame | None) -> list[str]:
         base, _, epsilon = method.partition("@")
         return labels.get(base, base) + (f" (epsilon={epsilon})" if epsilon else "")
 
+    seeds = sorted(set(overlap["seed"])) if "seed" in overlap else []
+    overlap = overlap.groupby(["method_a", "method_b"], sort=False, as_index=False).agg(
+        mean_iou=("mean_iou", "mean"), images=("images", "first"))  # the mean over the seeds' explainers
     methods = list(dict.fromkeys([*overlap["method_a"], *overlap["method_b"]]))
-    matrix = pd.DataFrame(1.0, index=[name(m) for m in methods], columns=[name(m) for m in methods])
+    matrix = pd.DataFrame(float("nan"), index=[name(m) for m in methods], columns=[name(m) for m in methods])
+    for method in methods:
+        matrix.loc[name(method), name(method)] = 1.0
     for row in overlap.itertuples():
         matrix.loc[name(row.method_a), name(row.method_b)] = row.mean_iou
         matrix.loc[name(row.method_b), name(row.method_a)] = row.mean_iou
+    explainers = (f", the mean over the explainers (Original models) of seeds {', '.join(map(str, seeds))}"
+                  if len(seeds) > 1 else f", by seed {seeds[0]}'s explainer (Original model)" if seeds else "")
     lines = ["## Keep-mask overlap", "",
-             f"Mean intersection over union of the kept pixels, over {int(overlap['images'].iloc[0])} test images "
-             "(1 = the same pixels kept; two independent random 15% masks give about 0.08).", "",
-             markdown(matrix.map(lambda v: f"{v:.3f}"), "mean IoU"), ""]
+             f"Mean intersection over union of the kept pixels, over {int(overlap['images'].iloc[0])} test images"
+             f"{explainers} (1 = the same pixels kept; two independent random 15% masks give about 0.08).", "",
+             markdown(matrix.map(lambda v: "—" if pd.isna(v) else f"{v:.3f}"), "mean IoU"), ""]
     pair = overlap[((overlap["method_a"] == "input_x_gradient") & (overlap["method_b"] == "lrp_eps"))
                    | ((overlap["method_a"] == "lrp_eps") & (overlap["method_b"] == "input_x_gradient"))]
     if len(pair):

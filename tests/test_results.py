@@ -219,9 +219,11 @@ def test_notebook_rebuilds_tables_equal_to_logged_metrics(quick_store, tmp_path)
 
 def test_report_entry_point_writes_and_logs_everything(quick_store, tmp_path):
     result = run_command([sys.executable, REPO / "report.py", "--profile", "quick", "--output", tmp_path,
-                          "--data", quick_store["data"]], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": quick_store["uri"]})
+                          "--data", quick_store["data"], "--seeds", "0"], cwd=tmp_path,
+                         env={"MLFLOW_TRACKING_URI": quick_store["uri"]})
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
+    assert mlflow.MlflowClient(quick_store["uri"]).get_run(summary["run_id"]).data.params["seeds"] == "0"
     folder = tmp_path / "quick"
     for variant in ("none", "lrp_eps"):
         for suffix in (".md", ".csv", ".tex", "_percent.csv", "_minus_thesis.csv"):
@@ -242,6 +244,20 @@ def test_report_entry_point_writes_and_logs_everything(quick_store, tmp_path):
     # five files per thesis model table, four per control (no minus-thesis table)
     expected = sum(5 if defense.variant(v).thesis_table else 4 for v in results.model_labels())
     assert len(artifacts) == expected and expected == 5 * 5 + 2 * 4
+
+
+def test_report_of_chosen_seeds(quick_store, tmp_path):
+    import report
+    frame = pd.DataFrame({"seed": [0, 1, 2, 1], "value": [1, 2, 3, 4]})
+    assert list(report._of_seeds(frame, (1,))["value"]) == [2, 4]
+    assert list(report._of_seeds(frame, (0, 2))["value"]) == [1, 3] and report._of_seeds(frame, ()) is frame
+    result = run_command([sys.executable, REPO / "report.py", "--profile", "quick", "--output", tmp_path,
+                          "--seeds", "1"], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": quick_store["uri"]})
+    assert result.returncode == 2  # the quick store has seed 0 only
+    assert "No finished evaluate runs for this profile and seeds" in result.stderr and "seeds='1'" in result.stderr
+    result = run_command([sys.executable, REPO / "report.py", "--profile", "quick", "--output", tmp_path,
+                          "--seeds", "two"], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": quick_store["uri"]})
+    assert result.returncode == 2 and "seeds='two'" in result.stderr
 
 
 def test_report_on_an_empty_store_fails_clearly(tmp_path):
@@ -385,3 +401,17 @@ def test_report_says_which_attacks_ran_on_fewer_images():
                                                    "(evenly spaced, `square_images`)")
     assert results.report_files.subset_lines(cells[cells["attack"] != "square"]) == []  # every attack on all
     assert results.report_files.subset_lines(cells[cells["attack"] != "none"]) == []  # no clean cell to compare
+
+
+def test_overlap_table_is_the_mean_over_the_seeds_explainers():
+    rows = [("input_x_gradient", "lrp_eps", 0.998, 0), ("gradient", "lrp_eps", 0.40, 0),
+            ("input_x_gradient", "lrp_eps", 0.996, 1), ("gradient", "lrp_eps", 0.50, 1)]
+    overlap = pd.DataFrame([{"method_a": a, "method_b": b, "mean_iou": iou, "min_iou": iou - 0.1, "images": 300,
+                             "seed": seed} for a, b, iou, seed in rows])
+    lines = "\n".join(results.report_files.overlap_lines(overlap))
+    assert "over 300 test images, the mean over the explainers (Original models) of seeds 0, 1" in lines
+    assert [line for line in lines.splitlines() if line.startswith("| Gradient |")] == [
+        "| Gradient | — | 1.000 | 0.450 |"]  # In*Grad vs Gradient: not measured
+    assert "(mean IoU 0.9970)" in lines
+    one = "\n".join(results.report_files.overlap_lines(overlap[overlap["seed"] == 1]))
+    assert "by seed 1's explainer (Original model)" in one and "(mean IoU 0.9960)" in one
