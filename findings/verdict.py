@@ -17,9 +17,10 @@ Holm-corrected within the claim.
 * Two different trained models compared (``more_robust``,
   ``heatmap_beats_random``) over several seeds: a significant effect votes
   only when every seed's effect has the pooled effect's sign, else neither
-  ("seeds disagree"). The pooled count holds test-image noise only; training
-  noise is larger (one seed on two machines: 59.7% and 66.3%). With one seed
-  such a vote rests on one trained model per side.
+  ("seeds disagree"). The pooled count holds test-image noise only, not
+  training noise, which can be larger (the same seed gave 59.7% and 66.3% on
+  two machines; the report tables the spread over seeds). With one seed such
+  a vote rests on one trained model per side.
 """
 
 from __future__ import annotations

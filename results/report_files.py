@@ -181,6 +181,32 @@ def overlap_lines(overlap: pd.DataFrame | None) -> list[str]:
     return lines
 
 
+def seed_noise_lines(cells: pd.DataFrame) -> list[str]:
+    """Training noise beside test-image noise: for each model evaluated with several seeds, its clean accuracy
+    on its own test set per seed, their spread, and the 95% Wilson half-width of one seed's test images."""
+    rows = []
+    for variant, label in model_labels().items():
+        own = defense.variant(variant).name
+        clean = cells[(cells["variant"] == variant) & (cells["test_set"] == own)
+                      & (cells["attack"] == CLEAN)].sort_values("seed")
+        if clean["seed"].nunique() < 2:
+            continue
+        accuracy = 100 * clean["accuracy"].astype(float)
+        rows.append({"model": label, "seeds": len(clean),
+                     "clean accuracy per seed (%)": ", ".join(f"{s}: {a:.1f}" for s, a in zip(clean["seed"], accuracy)),
+                     "std over seeds (pp)": f"{accuracy.std(ddof=1):.1f}",
+                     "range (pp)": f"{accuracy.max() - accuracy.min():.1f}",
+                     "one seed's 95% half-width (pp)":
+                         f"{(50 * (clean['ci95_high'] - clean['ci95_low']).astype(float)).mean():.1f}"})
+    if not rows:
+        return []
+    return ["## Training noise and test-image noise", "",
+            "Each model's clean accuracy on its own test set, per training seed (the images fixed): the spread over "
+            "seeds is training noise, which one seed's Wilson interval (test-image noise) does not contain. Where "
+            "the spread is as large as the half-width, a difference between two single models says little about "
+            "their recipes.", "", markdown(pd.DataFrame(rows).set_index("model"), "model"), ""]
+
+
 def subset_lines(cells: pd.DataFrame) -> list[str]:
     """A line for each attack that ran on fewer test images than the clean cells (Square: ``square_images``)."""
     clean = cells.loc[cells["attack"] == CLEAN, "n"].dropna()
@@ -233,6 +259,7 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
     lines += subset_lines(cells)
     lines += coverage_lines(cells)
     lines += _fidelity(cells, thesis, folder, written)
+    lines += seed_noise_lines(cells)
     labels = model_labels()
     for variant in [v for v in labels if v in set(cells["variant"])]:
         text = model_table(cells, variant)

@@ -415,3 +415,17 @@ def test_overlap_table_is_the_mean_over_the_seeds_explainers():
     assert "(mean IoU 0.9970)" in lines
     one = "\n".join(results.report_files.overlap_lines(overlap[overlap["seed"] == 1]))
     assert "by seed 1's explainer (Original model)" in one and "(mean IoU 0.9960)" in one
+
+
+def test_training_noise_is_set_beside_one_seeds_interval():
+    cells = _cells([_row("none", "original", "none", "none", 240, n=300),
+                    _row("none", "original", "none", "none", 210, n=300, seed=1),
+                    _row("none", "original", "none", "none", 225, n=300, seed=2),
+                    _row("lrp_eps", "lrp_eps", "none", "none", 200, n=300),  # one seed: no row
+                    _row("none", "original", "fgsm", "before", 100, n=300, seed=1)])  # attacked: not counted
+    lines = "\n".join(results.report_files.seed_noise_lines(cells)).splitlines()
+    half = 50 * sum(evaluation.wilson_interval(c, 300)[1] - evaluation.wilson_interval(c, 300)[0]
+                    for c in (240, 210, 225)) / 3
+    row = [line for line in lines if line.startswith("| Original |")]
+    assert row == [f"| Original | 3 | 0: 80.0, 1: 70.0, 2: 75.0 | 5.0 | 10.0 | {half:.1f} |"]
+    assert results.report_files.seed_noise_lines(cells[cells["seed"] == 0]) == []  # one seed: nothing to show
