@@ -42,6 +42,9 @@ def forest_figure(comparisons: pd.DataFrame, claims: pd.DataFrame) -> plt.Figure
             axes.errorbar([c.effect_pp], [position], xerr=wide, fmt="none", ecolor=colour, elinewidth=0.7, alpha=0.7)
             axes.errorbar([c.effect_pp], [position], xerr=plain, fmt="o", markersize=3.5, color=colour, ecolor=colour,
                           elinewidth=2.2, capsize=2)
+            per_seed = seed_effects(c.per_seed_pp)
+            if len(per_seed) > 1:  # each seed's own effect: do the seeds agree?
+                axes.plot(per_seed, [position + 0.3] * len(per_seed), "x", markersize=3, color=colour, alpha=0.8)
         axes.axvline(0.0, color="black", linewidth=0.8)
         for edge in (-EQUIVALENCE_MARGIN, EQUIVALENCE_MARGIN):
             axes.axvline(edge, color="black", linewidth=0.6, linestyle="--", alpha=0.6)
@@ -52,7 +55,15 @@ def forest_figure(comparisons: pd.DataFrame, claims: pd.DataFrame) -> plt.Figure
                        f"{row['comparisons']})", fontsize=8, loc="left")
         axes.tick_params(axis="x", labelsize=7)
         axes.grid(axis="x", alpha=0.3)
-    panels[-1, 0].set_xlabel(f"effect B - A (pp): 95% interval thick, widened over the claim thin; dashed: "
-                             f"±{EQUIVALENCE_MARGIN:g} pp margin; green for, red against, grey neither", fontsize=7)
+    panels[-1, 0].set_xlabel(f"effect B - A (pp): 95% interval thick, widened over the claim thin; x above: each "
+                             f"seed's effect; dashed: ±{EQUIVALENCE_MARGIN:g} pp margin; green for, red against, "
+                             "grey neither", fontsize=7)
     figure.tight_layout()
     return figure
+
+
+def seed_effects(per_seed_pp) -> list[float]:
+    """The comparisons table's ``per_seed_pp`` ("+1.0,-2.3") as numbers (empty when missing)."""
+    if not isinstance(per_seed_pp, str) or not per_seed_pp.strip():
+        return []
+    return [float(part) for part in per_seed_pp.split(",")]

@@ -114,6 +114,10 @@ def test_the_forest_plot_draws_every_comparison_at_its_effect_and_interval():
         vertical = [line.get_xdata() for line in axes.get_lines() if len(line.get_xdata()) == 2]
         lines = sorted(x[0] for x in vertical if x[0] == x[1])  # the markers are one-point lines
         assert lines == [-findings.EQUIVALENCE_MARGIN, 0.0, findings.EQUIVALENCE_MARGIN]
+        seeds = sorted(round(float(x), 6) for line in axes.get_lines() if line.get_marker() == "x"
+                       for x in line.get_xdata())  # each seed's effect, 3 seeds per comparison
+        assert seeds == sorted(round(float(x), 6) for text in mine["per_seed_pp"] for x in text.split(","))
+        assert len(seeds) == 3 * len(mine)
     page = findings.findings_page(comparisons, claims, figure="figures/findings.png")
     assert "](figures/findings.png)" in page
     empty = findings.evaluate_claims({})
