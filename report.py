@@ -50,8 +50,7 @@ def report(profile: str = "thesis", output: str = "reports", data: str | None = 
         curves = _of_seeds(results.collect_curves(uri, experiment, profile=profile), chosen)
         overlap = _of_seeds(results.collect_overlap(uri, experiment, profile=profile), chosen)
         stages = _of_seeds(results.stage_times(results.collect_stage_runs(uri, experiment, profile)), chosen)
-        outcomes = {key: value for key, value in results.collect_outcomes(uri, experiment, profile=profile).items()
-                    if not chosen or key[1] in chosen}
+        outcomes = _outcomes_of_seeds(results.collect_outcomes(uri, experiment, profile=profile), chosen)
         masking = results.masking_flags(cells, curves, outcomes)
         written = results.write_report(cells, folder, curves=curves, overlap=overlap, stages=stages,
                                        masking=masking)
@@ -72,6 +71,11 @@ def _of_seeds(frame, chosen: tuple[int, ...]):
     if not chosen or frame.empty:
         return frame
     return frame[frame["seed"].astype(int).isin(chosen)].reset_index(drop=True)
+
+
+def _outcomes_of_seeds(outcomes: dict, chosen: tuple[int, ...]) -> dict:
+    """(variant, seed) -> outcomes of the ``chosen`` seeds; all of them when none is chosen."""
+    return {key: value for key, value in outcomes.items() if not chosen or int(key[1]) in chosen}
 
 
 def _findings(outcomes: dict, folder: Path, masking) -> Path:

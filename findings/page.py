@@ -156,11 +156,16 @@ def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame, masking: pd.D
             lines.append(f"| {c.comparison} | {c.a_variant}: {c.a} | {c.b_variant}: {c.b} | {c.seeds} | "
                          f"{c.effect_pp:+.1f} [{c.ci95_low:+.1f}, {c.ci95_high:+.1f}] | "
                          f"[{c.ci_wide_low:+.1f}, {c.ci_wide_high:+.1f}] | {c.per_seed_pp} | "
-                         f"{c.p_holm:.3g} | {c.vote}{'' if c.seeds_agree else ' (seeds disagree)'} | "
+                         f"{c.p_holm:.3g} | {c.vote}{' (seeds disagree)' if _held_back(c) else ''} | "
                          f"{_pp(c.thesis_effect_pp)} |")
         lines.append("")
         lines += _masking_lines(mine, masking)
     return "\n".join(lines) + "\n"
+
+
+def _held_back(comparison) -> bool:
+    """Whether a significant comparison votes neither because its seeds disagree."""
+    return not comparison.seeds_agree and comparison.p_holm < ALPHA and comparison.vote == "neither"
 
 
 def _systems(comparisons: pd.DataFrame) -> set[tuple[str, str]]:

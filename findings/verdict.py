@@ -16,11 +16,12 @@ Holm-corrected within the claim.
   ALPHA and the effect lies outside the margin. Same rule as above.
 * Two different trained models compared (``more_robust``,
   ``heatmap_beats_random``) over several seeds: a significant effect votes
-  only when every seed's effect has the pooled effect's sign, else neither
-  ("seeds disagree"). The pooled count holds test-image noise only, not
-  training noise, which can be larger (the same seed gave 59.7% and 66.3% on
-  two machines; the report tables the spread over seeds). With one seed such
-  a vote rests on one trained model per side.
+  only when every seed's effect has the pooled effect's sign (a seed with no
+  effect at all disagrees), else neither ("seeds disagree"). The pooled count
+  holds test-image noise only, not training noise, which can be larger (the
+  same seed gave 59.7% and 66.3% on two machines; the report tables the
+  spread over seeds). With one seed such a vote rests on one trained model
+  per side. (Both equivalence claims compare a model with itself.)
 """
 
 from __future__ import annotations

@@ -143,11 +143,14 @@ def collect_overlap(tracking_uri: str | None = None, experiment: str = "pixel-im
     return pd.concat(tables, ignore_index=True).sort_values("seed", kind="stable", ignore_index=True)
 
 
+UNKNOWN_SEED = -1  # an overlap step whose explainer's seed cannot be read (never taken for a real seed)
+
+
 def _explainer_seed(client: mlflow.MlflowClient, run_id: str | None) -> int:
-    """The training seed of the explainer an overlap step used (0 where it cannot be read)."""
+    """The training seed of the explainer an overlap step used (UNKNOWN_SEED where it cannot be read)."""
     if not run_id:
-        return 0
+        return UNKNOWN_SEED
     try:
         return int(client.get_run(run_id).data.params.get("seed", 0))
-    except Exception:  # noqa: BLE001 - a deleted explainer run: its overlap table still counts
-        return 0
+    except Exception:  # noqa: BLE001 - a deleted explainer run: its overlap table still counts, seed unknown
+        return UNKNOWN_SEED

@@ -65,10 +65,12 @@ def _same_budget(a: dict, b: dict) -> bool:
 
 
 def _white_box_adaptive(summaries: dict, variant: str, test_set: str, like: dict) -> list[tuple[str, dict]]:
-    """The gradient attacks' adaptive cells of this model and test set at the budget of ``like``, lowest first."""
+    """The bounded gradient attacks' adaptive cells of this model and test set at the budget of ``like``, lowest
+    first (an attack without a budget, NewtonFool, is no yardstick for one with a budget)."""
     found = [(attack, s) for (v, t, attack, order), s in summaries.items()
              if v == variant and t == test_set and order == "adaptive" and attack in attacks.ATTACKS
-             and not attacks.get(attack).gradient_free and s["mean"] is not None and _same_budget(s, like)]
+             and not attacks.get(attack).gradient_free and "eps" in attacks.crafting(attack).defaults
+             and s["mean"] is not None and _same_budget(s, like)]
     return sorted(found, key=lambda item: item[1]["mean"])
 
 
@@ -78,32 +80,37 @@ def _on_images(outcome: dict, metric: str, images: np.ndarray) -> np.ndarray | N
         return None
     values = np.asarray(outcome[metric], dtype=bool).reshape(-1)
     ran_on = np.asarray(outcome.get(f"indices:{metric}", np.arange(values.size))).reshape(-1)
+    if ran_on.size != values.size:
+        return None
     position = {int(index): i for i, index in enumerate(ran_on)}
     if any(int(index) not in position for index in images):
         return None
     return values[[position[int(index)] for index in images]]
 
 
-def paired_on_square_images(outcomes: Outcomes, variant: str, seeds, test_set: str, black: str,
-                            white: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """(white-box right, black-box right) per image, on the images the black-box attack ran on, every seed's
-    images one after another; None when any seed's outcomes lack either cell."""
-    black_metric, white_metric = metric_name(test_set, black, "adaptive"), metric_name(test_set, white, "adaptive")
-    white_right, black_right = [], []
+def paired_on_black_box_images(outcomes: Outcomes, variant: str, seeds, test_set: str, black: str,
+                               whites: list[str]) -> tuple[list[str], np.ndarray, np.ndarray, int] | None:
+    """On the images the black-box attack ran on, the seeds' images one after another (the seeds whose outcomes
+    hold the black-box cell): (the white-box attacks measured on all of them; per image, right under every one
+    of those, i.e. no white-box attack broke it; right under the black-box attack; the number of seeds). None
+    when no seed has the black-box cell's outcomes or no white-box attack lines up with it."""
+    black_metric = metric_name(test_set, black, "adaptive")
+    measured = []
     for seed in seeds:
-        outcome = outcomes.get((variant, int(seed)))
-        if outcome is None or black_metric not in outcome:
-            return None
+        outcome = outcomes.get((variant, int(seed)), {})
+        if black_metric not in outcome:
+            continue
         images = np.asarray(outcome.get(f"indices:{black_metric}",
                                         np.arange(np.asarray(outcome[black_metric]).size))).reshape(-1)
-        pair = _on_images(outcome, white_metric, images), _on_images(outcome, black_metric, images)
-        if pair[0] is None or pair[1] is None:
-            return None
-        white_right.append(pair[0])
-        black_right.append(pair[1])
-    if not white_right:
+        measured.append((_on_images(outcome, black_metric, images),
+                         {white: _on_images(outcome, metric_name(test_set, white, "adaptive"), images)
+                          for white in whites}))
+    usable = [white for white in whites if measured and all(
+        black_right is not None and rights[white] is not None for black_right, rights in measured)]
+    if not usable:
         return None
-    return np.concatenate(white_right), np.concatenate(black_right)
+    white_right = np.concatenate([np.logical_and.reduce([rights[w] for w in usable]) for _, rights in measured])
+    return usable, white_right, np.concatenate([black_right for black_right, _ in measured]), len(measured)
 
 
 def black_box_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None) -> list[dict]:
@@ -116,23 +123,16 @@ def black_box_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None) -> li
         whites = _white_box_adaptive(summaries, variant, test_set, black)
         if not whites:
             continue
-        tested = []
-        for white, _ in whites:
-            pair = (paired_on_square_images(outcomes, variant, seeds[(variant, test_set, attack, order)],
-                                            test_set, attack, white) if outcomes else None)
-            if pair is None:
-                tested = []
-                break
-            tested.append((white, *pair))
-        if tested:  # the strongest white-box attack on the black-box attack's own images
-            white, white_right, black_right = min(tested, key=lambda item: item[1].mean())
-            only_black = int((white_right & ~black_right).sum())  # right under the white-box attack only
+        found = paired_on_black_box_images(outcomes or {}, variant, seeds[(variant, test_set, attack, order)],
+                                           test_set, attack, [white for white, _ in whites])
+        if found is not None:  # image by image against every white-box attack: broken if any of them broke it
+            used, white_right, black_right, seeds_used = found
+            only_black = int((white_right & ~black_right).sum())  # no white-box attack broke it, Square did
             only_white = int((~white_right & black_right).sum())
-            paired.append({"variant": variant, "test_set": test_set, "black": attack, "white": white,
-                           "n": int(white_right.size), "seeds": len(seeds[(variant, test_set, attack, order)]),
-                           "white_accuracy": float(white_right.mean()), "black_accuracy": float(black_right.mean()),
-                           "only_black": only_black, "only_white": only_white,
-                           "p": mcnemar_exact(only_black, only_white)})
+            paired.append({"variant": variant, "test_set": test_set, "black": attack, "whites": used,
+                           "n": int(white_right.size), "seeds": seeds_used, "white_accuracy": float(white_right.mean()),
+                           "black_accuracy": float(black_right.mean()), "only_black": only_black,
+                           "only_white": only_white, "p": mcnemar_exact(only_black, only_white)})
             continue
         white, strongest = whites[0]
         if black["high"] is None or strongest["low"] is None:
@@ -143,20 +143,25 @@ def black_box_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None) -> li
                                     f"[{100 * black['low']:.1f}, {100 * black['high']:.1f}] < "
                                     f"{attacks.get(white).label} adaptive {100 * strongest['mean']:.1f}% "
                                     f"[{100 * strongest['low']:.1f}, {100 * strongest['high']:.1f}] "
-                                    "(different images; no per-image outcomes)"})
+                                    "(different images: no per-image outcomes pair them)"})
     adjusted = holm([test["p"] for test in paired]) if paired else []
     for test, p in zip(paired, adjusted):
         if p < ALPHA and test["black_accuracy"] < test["white_accuracy"]:
-            black, white = attacks.get(test["black"]).label, attacks.get(test["white"]).label
-            seeds_text = f"{test['seeds']} seed{'s' if test['seeds'] > 1 else ''}"
+            black = attacks.get(test["black"]).label
+            whites = " or ".join(attacks.get(white).label for white in attacks.ATTACKS if white in test["whites"])
             flags.append({"variant": test["variant"], "test_set": test["test_set"],
                           "check": "black-box beats white-box",
-                          "detail": f"{black} {100 * test['black_accuracy']:.1f}% < {white} adaptive "
-                                    f"{100 * test['white_accuracy']:.1f}% on the same {test['n']} images "
-                                    f"({seeds_text}): {test['only_black']} broken by {black} only, "
-                                    f"{test['only_white']} by {white} only; exact McNemar p = {p:.2g} "
-                                    f"(Holm over {len(paired)} {black} cell{'s' if len(paired) > 1 else ''})"})
+                          "detail": f"{black} {100 * test['black_accuracy']:.1f}% < "
+                                    f"{100 * test['white_accuracy']:.1f}% left by {whites} adaptive on the same "
+                                    f"{test['n']} images ({_count(test['seeds'], 'seed')}; an image counts as broken "
+                                    f"if any of them broke it): {test['only_black']} broken by {black} only, "
+                                    f"{test['only_white']} by them only; exact McNemar p = {p:.2g} (Holm over "
+                                    f"{_count(len(paired), 'gradient-free cell')})"})
     return flags
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def strength_flags(cells: pd.DataFrame, strong: str = "pgd", weak: str = "fgsm") -> list[dict]:

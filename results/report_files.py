@@ -156,8 +156,10 @@ def overlap_lines(overlap: pd.DataFrame | None) -> list[str]:
         return labels.get(base, base) + (f" (epsilon={epsilon})" if epsilon else "")
 
     seeds = sorted(set(overlap["seed"])) if "seed" in overlap else []
+    ordered = [tuple(sorted(pair)) for pair in zip(overlap["method_a"], overlap["method_b"])]  # (a, b) = (b, a)
+    overlap = overlap.assign(method_a=[a for a, _ in ordered], method_b=[b for _, b in ordered])
     overlap = overlap.groupby(["method_a", "method_b"], sort=False, as_index=False).agg(
-        mean_iou=("mean_iou", "mean"), images=("images", "first"))  # the mean over the seeds' explainers
+        mean_iou=("mean_iou", "mean"), images=("images", "min"))  # the mean over the seeds' explainers
     methods = list(dict.fromkeys([*overlap["method_a"], *overlap["method_b"]]))
     matrix = pd.DataFrame(float("nan"), index=[name(m) for m in methods], columns=[name(m) for m in methods])
     for method in methods:
@@ -165,8 +167,10 @@ def overlap_lines(overlap: pd.DataFrame | None) -> list[str]:
     for row in overlap.itertuples():
         matrix.loc[name(row.method_a), name(row.method_b)] = row.mean_iou
         matrix.loc[name(row.method_b), name(row.method_a)] = row.mean_iou
-    explainers = (f", the mean over the explainers (Original models) of seeds {', '.join(map(str, seeds))}"
-                  if len(seeds) > 1 else f", by seed {seeds[0]}'s explainer (Original model)" if seeds else "")
+    names = [str(seed) if seed >= 0 else "unrecorded" for seed in seeds]
+    explainers = (f", the mean over the explainers (Original models) of seeds {', '.join(names)} (a pair measured "
+                  "by fewer of them: the mean over those)" if len(seeds) > 1
+                  else f", by the explainer (Original model) of seed {names[0]}" if seeds else "")
     lines = ["## Keep-mask overlap", "",
              f"Mean intersection over union of the kept pixels, over {int(overlap['images'].iloc[0])} test images"
              f"{explainers} (1 = the same pixels kept; two independent random 15% masks give about 0.08).", "",

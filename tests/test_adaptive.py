@@ -255,21 +255,31 @@ def test_masking_checks_compare_attacks_only_at_the_same_budget():
         "iterative weaker than one step"]
 
 
-def _paired_case(white_by_seed: dict, square_by_seed: dict, square_images: np.ndarray, n: int = 300):
-    """Cells and outcomes of one model's adaptive PGD (all ``n`` images) and Square (``square_images`` only),
-    per seed: ``white_by_seed[seed]`` / ``square_by_seed[seed]`` are per-image "correct" arrays."""
+def _paired_case(whites_by_seed: dict, square_by_seed: dict, square_images: np.ndarray, variant: str = "gradient"):
+    """Cells and outcomes of one model's white-box adaptive attacks (all test images) and Square (``square_images``
+    only), per seed: ``whites_by_seed[seed]`` maps attack -> per-image "correct", ``square_by_seed[seed]`` is
+    Square's on its images."""
     rows, outcomes = [], {}
-    for seed, white in white_by_seed.items():
+    for seed, whites in whites_by_seed.items():
         square = square_by_seed[seed]
-        outcomes[("gradient", seed)] = {"accuracy/gradient/pgd/adaptive": white,
-                                        "accuracy/gradient/square/adaptive": square,
-                                        "indices:accuracy/gradient/square/adaptive": square_images}
-        for attack, right in (("pgd", white), ("square", square)):
+        outcome = outcomes.setdefault((variant, seed), {})
+        outcome.update({f"accuracy/{variant}/{attack}/adaptive": right for attack, right in whites.items()})
+        outcome.update({f"accuracy/{variant}/square/adaptive": square,
+                        f"indices:accuracy/{variant}/square/adaptive": square_images})
+        for attack, right in (*whites.items(), ("square", square)):
             result = evaluation.accuracy(np.asarray(right, dtype=int), np.ones(len(right), dtype=int))
-            rows.append({"variant": "gradient", "seed": seed, "test_set": "gradient", "attack": attack,
+            rows.append({"variant": variant, "seed": seed, "test_set": variant, "attack": attack,
                          "order": "adaptive", "accuracy": result.value, "correct": result.correct, "n": result.n,
-                         "ci95_low": result.low, "ci95_high": result.high, "eps": 0.3 / 255})
+                         "ci95_low": result.low, "ci95_high": result.high,
+                         "eps": None if attack == "newtonfool" else 0.3 / 255})
     return pd.DataFrame(rows), outcomes
+
+
+def _broken_by_square(white: np.ndarray, images: np.ndarray, count: int) -> np.ndarray:
+    """Square's outcomes on ``images``: right where the white-box attack left the image, except ``count`` of those."""
+    square = white[images].copy()
+    square[np.flatnonzero(square)[:count]] = False
+    return square
 
 
 def test_black_box_check_is_paired_on_the_images_square_ran_on():
@@ -279,40 +289,68 @@ def test_black_box_check_is_paired_on_the_images_square_ran_on():
     white = np.zeros(300, dtype=bool)
     white[images[:12]] = True
     white[others[:168]] = True
-    square = white[images].copy()
-    cells, outcomes = _paired_case({0: white}, {0: square}, images)
+    cells, outcomes = _paired_case({0: {"pgd": white}}, {0: white[images].copy()}, images)
     unpaired = results.masking_flags(cells)  # 20.0% [11.8, 31.8] < 60.0% [54.4, 65.4]: different images
     assert list(unpaired["check"]) == ["black-box beats white-box"]
-    assert "different images; no per-image outcomes" in unpaired["detail"].iloc[0]
+    assert "different images: no per-image outcomes pair them" in unpaired["detail"].iloc[0]
     assert results.masking_flags(cells, outcomes=outcomes).empty  # on the same images Square does no better
 
     # On its images PGD leaves 40 (66.7%), Square breaks 10 of them and no other: exact p = 2 / 2**10
     white[images[:40]] = True
-    square = white[images].copy()
-    square[np.flatnonzero(square)[:10]] = False
-    cells, outcomes = _paired_case({0: white}, {0: square}, images)
+    cells, outcomes = _paired_case({0: {"pgd": white}}, {0: _broken_by_square(white, images, 10)}, images)
     flags = results.masking_flags(cells, outcomes=outcomes)
     assert list(flags["check"]) == ["black-box beats white-box"]
-    assert flags["detail"].iloc[0] == ("Square 50.0% < PGD adaptive 66.7% on the same 60 images (1 seed): "
-                                       "10 broken by Square only, 0 by PGD only; exact McNemar p = 0.002 "
-                                       "(Holm over 1 Square cell)")
-    # a seed without outcomes: the unpaired rule, which compares Square's 60 images with all 300
-    assert "no per-image outcomes" in results.masking_flags(
-        pd.concat([cells, cells.assign(seed=1)]), outcomes=outcomes)["detail"].iloc[0]
+    assert flags["detail"].iloc[0] == ("Square 50.0% < 66.7% left by PGD adaptive on the same 60 images (1 seed; an "
+                                       "image counts as broken if any of them broke it): 10 broken by Square only, "
+                                       "0 by them only; exact McNemar p = 0.002 (Holm over 1 gradient-free cell)")
+
+
+def test_black_box_check_counts_an_image_broken_by_any_white_box_attack():
+    images = evaluation.subset_indices(300, 60)
+    pgd, fgsm = np.zeros(300, dtype=bool), np.zeros(300, dtype=bool)
+    pgd[images[:40]] = True
+    fgsm[images[5:45]] = True  # each leaves 40 of the 60, together only 35 (images 5-39)
+    square = _broken_by_square(pgd & fgsm, images, 6)  # 29 left
+    newtonfool = np.ones(300, dtype=bool)  # no budget: never the yardstick, though it "leaves" 100%
+    cells, outcomes = _paired_case({0: {"pgd": pgd, "fgsm": fgsm, "newtonfool": newtonfool}}, {0: square}, images)
+    detail = results.masking_flags(cells, outcomes=outcomes)["detail"].iloc[0]
+    assert detail.startswith("Square 48.3% < 58.3% left by FGSM or PGD adaptive on the same 60 images")
+    assert "6 broken by Square only, 0 by them only; exact McNemar p = 0.031" in detail
+    # an attack measured on only some of Square's images drops out; the others still pair
+    del outcomes[("gradient", 0)]["accuracy/gradient/fgsm/adaptive"]
+    detail = results.masking_flags(cells, outcomes=outcomes)["detail"].iloc[0]
+    assert detail.startswith("Square 48.3% < 66.7% left by PGD adaptive on the same 60 images")
+
+
+def test_black_box_check_corrects_for_several_cells_with_holm():
+    images = evaluation.subset_indices(300, 60)
+    white = np.zeros(300, dtype=bool)
+    white[images[:40]] = True
+    one = _paired_case({0: {"pgd": white}}, {0: _broken_by_square(white, images, 6)}, images, "gradient")
+    two = _paired_case({0: {"pgd": white}}, {0: _broken_by_square(white, images, 7)}, images, "pgd")
+    cells, outcomes = pd.concat([one[0], two[0]]), {**one[1], **two[1]}
+    # alone, 6 of 6 discordant images give p = 0.031; with a second cell (p = 0.016) Holm doubles it: 0.031
+    flags = results.masking_flags(cells, outcomes=outcomes)
+    assert list(flags["variant"]) == ["gradient", "pgd"]
+    assert "p = 0.031 (Holm over 2 gradient-free cells)" in flags["detail"].iloc[0]
+    assert "p = 0.031 (Holm over 2 gradient-free cells)" in flags["detail"].iloc[1]  # 2 x 0.016, not below 0.031
+    five = _paired_case({0: {"pgd": white}}, {0: _broken_by_square(white, images, 5)}, images, "lrp_eps")
+    flags = results.masking_flags(pd.concat([cells, five[0]]), outcomes={**outcomes, **five[1]})
+    assert list(flags["variant"]) == ["pgd"]  # 3 x 0.016 = 0.047; 2 x 0.031 and 0.0625 are not below 0.05
 
 
 def test_black_box_check_pools_seeds_not_the_t_interval_of_training_noise():
     images = evaluation.subset_indices(300, 60)
-    white, square = {}, {}
+    whites, square = {}, {}
     for seed, (kept, broken) in enumerate(((42, 6), (30, 5))):  # PGD leaves 70% / 50%, Square 6 / 5 fewer
-        white[seed] = np.zeros(300, dtype=bool)
-        white[seed][:2 * kept] = True
-        white[seed][images[:kept]] = True
-        square[seed] = white[seed][images].copy()
-        square[seed][np.flatnonzero(square[seed])[:broken]] = False
-    cells, outcomes = _paired_case(white, square, images)
+        white = np.zeros(300, dtype=bool)
+        white[:2 * kept] = True
+        white[images[:kept]] = True
+        whites[seed], square[seed] = {"pgd": white}, _broken_by_square(white, images, broken)
+    cells, outcomes = _paired_case(whites, square, images)
     # Over two seeds the t interval (t = 12.7) spans both means: the unpaired rule sees nothing
     assert results.masking_flags(cells).empty
     flags = results.masking_flags(cells, outcomes=outcomes)  # 11 of 120 pooled images, none the other way
     assert list(flags["check"]) == ["black-box beats white-box"]
-    assert "on the same 120 images (2 seeds): 11 broken by Square only, 0 by PGD only" in flags["detail"].iloc[0]
+    assert "on the same 120 images (2 seeds; an image counts" in flags["detail"].iloc[0]
+    assert "11 broken by Square only, 0 by them only" in flags["detail"].iloc[0]

@@ -251,6 +251,9 @@ def test_report_of_chosen_seeds(quick_store, tmp_path):
     frame = pd.DataFrame({"seed": [0, 1, 2, 1], "value": [1, 2, 3, 4]})
     assert list(report._of_seeds(frame, (1,))["value"]) == [2, 4]
     assert list(report._of_seeds(frame, (0, 2))["value"]) == [1, 3] and report._of_seeds(frame, ()) is frame
+    outcomes = {("none", 0): {"a": 1}, ("none", 1): {"a": 2}, ("lrp_eps", 1): {"a": 3}}
+    assert report._outcomes_of_seeds(outcomes, (1,)) == {("none", 1): {"a": 2}, ("lrp_eps", 1): {"a": 3}}
+    assert report._outcomes_of_seeds(outcomes, ()) == outcomes
     result = run_command([sys.executable, REPO / "report.py", "--profile", "quick", "--output", tmp_path,
                           "--seeds", "1"], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": quick_store["uri"]})
     assert result.returncode == 2  # the quick store has seed 0 only
@@ -414,7 +417,12 @@ def test_overlap_table_is_the_mean_over_the_seeds_explainers():
         "| Gradient | — | 1.000 | 0.450 |"]  # In*Grad vs Gradient: not measured
     assert "(mean IoU 0.9970)" in lines
     one = "\n".join(results.report_files.overlap_lines(overlap[overlap["seed"] == 1]))
-    assert "by seed 1's explainer (Original model)" in one and "(mean IoU 0.9960)" in one
+    assert "by the explainer (Original model) of seed 1 (" in one and "(mean IoU 0.9960)" in one
+    # a pair stored the other way round on one seed is the same pair
+    flipped = overlap.assign(method_a=["input_x_gradient", "lrp_eps", "lrp_eps", "gradient"],
+                             method_b=["lrp_eps", "gradient", "input_x_gradient", "lrp_eps"])
+    assert "(mean IoU 0.9970)" in "\n".join(results.report_files.overlap_lines(flipped))
+    assert "of seed unrecorded" in "\n".join(results.report_files.overlap_lines(overlap.assign(seed=-1)))
 
 
 def test_training_noise_is_set_beside_one_seeds_interval():
