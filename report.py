@@ -36,8 +36,8 @@ def report(profile: str = "thesis", output: str = "reports", data: str | None = 
     """
     workflow.profiles.defaults(profile)  # an unknown profile is named before anything else
     chosen = workflow.profiles.parse_seeds(seeds)
-    cells = _of_seeds(results.collect(mlflow.get_tracking_uri(),
-                                      mlflow.get_experiment(tracking.experiment_id()).name, profile=profile), chosen)
+    experiment = mlflow.get_experiment(tracking.experiment_id()).name
+    cells = results.of_seeds(results.collect(mlflow.get_tracking_uri(), experiment, profile=profile), chosen)
     if cells.empty:
         raise ValueError(f"No finished evaluate runs for this profile{' and seeds' if chosen else ''} in "
                          f"{mlflow.get_tracking_uri()}. Received: profile={profile!r}"
@@ -47,10 +47,10 @@ def report(profile: str = "thesis", output: str = "reports", data: str | None = 
                             {"output": output, "data": data or "",
                              "seeds": ",".join(map(str, chosen)) or "all"}) as active:
         uri, experiment = mlflow.get_tracking_uri(), mlflow.get_experiment(tracking.experiment_id()).name
-        curves = _of_seeds(results.collect_curves(uri, experiment, profile=profile), chosen)
-        overlap = _of_seeds(results.collect_overlap(uri, experiment, profile=profile), chosen)
-        stages = _of_seeds(results.stage_times(results.collect_stage_runs(uri, experiment, profile)), chosen)
-        outcomes = _outcomes_of_seeds(results.collect_outcomes(uri, experiment, profile=profile), chosen)
+        curves = results.of_seeds(results.collect_curves(uri, experiment, profile=profile), chosen)
+        overlap = results.of_seeds(results.collect_overlap(uri, experiment, profile=profile), chosen)
+        stages = results.of_seeds(results.stage_times(results.collect_stage_runs(uri, experiment, profile)), chosen)
+        outcomes = results.outcomes_of_seeds(results.collect_outcomes(uri, experiment, profile=profile), chosen)
         masking = results.masking_flags(cells, curves, outcomes)
         written = results.write_report(cells, folder, curves=curves, overlap=overlap, stages=stages,
                                        masking=masking)
@@ -64,18 +64,6 @@ def report(profile: str = "thesis", output: str = "reports", data: str | None = 
         tracking.log(f"report: {len(written)} files in {folder}")
     return {"run_id": active.info.run_id, "folder": str(folder), "files": [str(p) for p in written],
             "variants": sorted(set(cells["variant"]))}
-
-
-def _of_seeds(frame, chosen: tuple[int, ...]):
-    """The rows of ``frame`` (with a ``seed`` column) of the ``chosen`` seeds; all of them when none is chosen."""
-    if not chosen or frame.empty:
-        return frame
-    return frame[frame["seed"].astype(int).isin(chosen)].reset_index(drop=True)
-
-
-def _outcomes_of_seeds(outcomes: dict, chosen: tuple[int, ...]) -> dict:
-    """(variant, seed) -> outcomes of the ``chosen`` seeds; all of them when none is chosen."""
-    return {key: value for key, value in outcomes.items() if not chosen or int(key[1]) in chosen}
 
 
 def _findings(outcomes: dict, folder: Path, masking) -> Path:

@@ -5,7 +5,8 @@
     results.write_report(cells, folder)                          # Markdown, CSV, LaTeX, PNG
 """
 
-from results.collect import collect, collect_curves, collect_outcomes, collect_overlap, newest_evaluate_runs
+from results.collect import (collect, collect_curves, collect_outcomes, collect_overlap, newest_evaluate_runs,
+                             of_seeds, outcomes_of_seeds)
 from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
 from results.figures import bar_figure, curve_figure, heatmap_gallery
 from results.masking import masking_flags
@@ -25,6 +26,8 @@ __all__ = [
     "collect_overlap",
     "curve_figure",
     "masking_flags",
+    "of_seeds",
+    "outcomes_of_seeds",
     "size_table",
     "unbounded_attacks",
     "collect_stage_runs",

@@ -154,3 +154,17 @@ def _explainer_seed(client: mlflow.MlflowClient, run_id: str | None) -> int:
         return int(client.get_run(run_id).data.params.get("seed", 0))
     except Exception:  # noqa: BLE001 - a deleted explainer run: its overlap table still counts, seed unknown
         return UNKNOWN_SEED
+
+
+def of_seeds(frame: pd.DataFrame, seeds: tuple[int, ...]) -> pd.DataFrame:
+    """The rows of ``frame`` (with a ``seed`` column: cells, curves, overlap, stage times) of the chosen ``seeds``;
+    all of them when none is chosen."""
+    if not seeds or frame.empty:
+        return frame
+    return frame[frame["seed"].astype(int).isin(seeds)].reset_index(drop=True)
+
+
+def outcomes_of_seeds(outcomes: dict, seeds: tuple[int, ...]) -> dict:
+    """(variant, seed) -> outcomes (:func:`collect_outcomes`) of the chosen ``seeds``; all of them when none is
+    chosen."""
+    return {key: value for key, value in outcomes.items() if not seeds or int(key[1]) in seeds}

@@ -168,7 +168,7 @@ def test_notebook_rebuilds_tables_equal_to_logged_metrics(quick_store, tmp_path)
     output = tmp_path / "notebook"
     papermill.execute_notebook(str(REPO / "notebooks" / "results.ipynb"), str(tmp_path / "executed.ipynb"),
                                parameters={"tracking_uri": quick_store["uri"], "profile": "quick",
-                                           "output_dir": str(output)},
+                                           "output_dir": str(output), "seeds": "0"},
                                cwd=str(REPO / "notebooks"), progress_bar=False, kernel_name="python3")
     tables = json.loads((output / "tables.json").read_text())
     client = mlflow.MlflowClient(quick_store["uri"])
@@ -247,13 +247,12 @@ def test_report_entry_point_writes_and_logs_everything(quick_store, tmp_path):
 
 
 def test_report_of_chosen_seeds(quick_store, tmp_path):
-    import report
     frame = pd.DataFrame({"seed": [0, 1, 2, 1], "value": [1, 2, 3, 4]})
-    assert list(report._of_seeds(frame, (1,))["value"]) == [2, 4]
-    assert list(report._of_seeds(frame, (0, 2))["value"]) == [1, 3] and report._of_seeds(frame, ()) is frame
+    assert list(results.of_seeds(frame, (1,))["value"]) == [2, 4]
+    assert list(results.of_seeds(frame, (0, 2))["value"]) == [1, 3] and results.of_seeds(frame, ()) is frame
     outcomes = {("none", 0): {"a": 1}, ("none", 1): {"a": 2}, ("lrp_eps", 1): {"a": 3}}
-    assert report._outcomes_of_seeds(outcomes, (1,)) == {("none", 1): {"a": 2}, ("lrp_eps", 1): {"a": 3}}
-    assert report._outcomes_of_seeds(outcomes, ()) == outcomes
+    assert results.outcomes_of_seeds(outcomes, (1,)) == {("none", 1): {"a": 2}, ("lrp_eps", 1): {"a": 3}}
+    assert results.outcomes_of_seeds(outcomes, ()) == outcomes
     result = run_command([sys.executable, REPO / "report.py", "--profile", "quick", "--output", tmp_path,
                           "--seeds", "1"], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": quick_store["uri"]})
     assert result.returncode == 2  # the quick store has seed 0 only
