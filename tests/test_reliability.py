@@ -205,6 +205,26 @@ def test_runs_of_a_process_killed_outright_end_killed_at_the_next_start(tmp_path
     assert status == {killed: "KILLED", alive: "RUNNING", elsewhere: "RUNNING", untagged: "RUNNING"}
 
 
+def test_an_interrupted_process_ends_the_runs_it_left_never_active(tmp_path):
+    """A signal caught while MLflow creates a run leaves it RUNNING and never active; the interrupt's exit ends
+    every RUNNING run of this process, and only those."""
+    from workflow import cli, tracking
+
+    uri = _store(tmp_path)
+    tracking.configure(uri)
+    client, experiment = mlflow.MlflowClient(), tracking.experiment_id()
+
+    def running(host, pid):
+        return client.create_run(experiment, tags={tracking.HOST_TAG: host, tracking.PID_TAG: str(pid)}).info.run_id
+
+    mine = running(socket.gethostname(), os.getpid())  # created, never pushed to the active stack
+    other = running(socket.gethostname(), os.getpid() + 1)  # another process at work
+    elsewhere = running("another-machine", os.getpid())
+    assert cli._interrupted() == 130
+    status = {run: client.get_run(run).info.status for run in (mine, other, elsewhere)}
+    assert status == {mine: "KILLED", other: "RUNNING", elsewhere: "RUNNING"}
+
+
 # ---------------------------------------------------------------- a real tracking server
 
 

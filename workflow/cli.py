@@ -72,6 +72,7 @@ def main(function: Callable[[argparse.Namespace], dict], p: argparse.ArgumentPar
 
 
 def _interrupted() -> int:
+    tracking.end_runs_of_this_process()  # one a signal caught while MLflow was creating it, never active
     print("interrupted: open runs were marked KILLED; run the same command again to resume", file=sys.stderr,
           flush=True)
     return 130

@@ -137,6 +137,32 @@ def end_runs_of_ended_processes(experiment: str) -> list[str]:
     return ended
 
 
+def end_runs_of_this_process(attempts: int = 5, wait: float = 1.0) -> list[str]:
+    """Mark KILLED the RUNNING runs of the configured experiment that this process started; their ids.
+
+    For an interrupted process, after its active runs have ended: a signal that arrives while MLflow is
+    creating a run leaves that run in the store but never active, so nothing else would end it before the
+    next start's reaper. Retries while the store is busy; gives up quietly (the reaper remains).
+    """
+    if "experiment_id" not in _state:
+        return []
+    host, pid = socket.gethostname(), str(os.getpid())
+    for attempt in range(attempts):
+        try:
+            client = MlflowClient()
+            running = client.search_runs([_state["experiment_id"]], f"attributes.status = 'RUNNING' and "
+                                         f"tags.`{HOST_TAG}` = '{host}' and tags.`{PID_TAG}` = '{pid}'",
+                                         max_results=5000)
+            for left in running:
+                client.set_terminated(left.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+            return [left.info.run_id for left in running]
+        except Exception:  # noqa: BLE001 - a busy or unreachable store: the next start's reaper marks them
+            if attempt == attempts - 1:
+                return []
+            time.sleep(wait)
+    return []
+
+
 def experiment_id() -> str:
     if _state.get("experiment_id") is None:
         raise TrackingError("tracking is not configured: call workflow.tracking.configure() first")
