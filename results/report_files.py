@@ -15,7 +15,8 @@ from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
 from results.figures import bar_figure, curve_figure
 from results.masking import masking_flags
 from results.stage_times import stage_table
-from results.tables import column_labels, model_labels, model_table, row_label, size_table, unbounded_attacks
+from results.tables import (cell_summary, column_labels, format_cell, model_labels, model_table, row_label,
+                            size_table, unbounded_attacks)
 from results.thesis import load_thesis, thesis_difference, thesis_table
 
 
@@ -185,6 +186,38 @@ def overlap_lines(overlap: pd.DataFrame | None) -> list[str]:
     return lines
 
 
+def summary_lines(cells: pd.DataFrame, thesis: pd.DataFrame, masking: pd.DataFrame,
+                  stages: pd.DataFrame | None) -> list[str]:
+    """The report's opening: each model's clean accuracy on its own test set beside the thesis', the fidelity in
+    one line, the gradient-masking flags by check, the step work per seed."""
+    labels, columns = model_labels(), column_labels()
+    rows = []
+    for variant in [v for v in labels if v in set(cells["variant"])]:
+        own = defense.variant(variant).name
+        clean = cells[(cells["variant"] == variant) & (cells["test_set"] == own) & (cells["attack"] == CLEAN)]
+        theirs = thesis[(thesis["model"] == labels[variant]) & (thesis["row"] == labels[variant])
+                        & (thesis["column"] == columns.get(own))]["accuracy"]
+        rows.append({"model": labels[variant], "clean, own test set (%)": format_cell(cell_summary(clean)),
+                     "thesis (%)": f"{float(theirs.iloc[0]):.2f}" if len(theirs) else "—"})
+    lines = ["## Summary", "", markdown(pd.DataFrame(rows).set_index("model"), "model"), ""]
+    overall = fidelity_summary(compared_cells(cells, thesis)).set_index("row_kind")
+    if "all" in overall.index and overall.loc["all", "cells"] > 0:
+        row = overall.loc["all"]
+        scaled = ("" if pd.isna(row["mean_abs_difference_scaled"]) else
+                  f"; over the attacked cells {row['mean_abs_difference_scaled']:.1f} pp given our clean accuracy "
+                  f"({row['mean_abs_difference_unscaled']:.1f} pp unscaled)")
+        lines += [f"- Fidelity: mean |ours - thesis| {row['mean_abs_difference']:.1f} pp over {int(row['cells'])} "
+                  f"cells, the thesis' value inside our 95% interval in {int(row['thesis_inside'])}{scaled}."]
+    counts = masking["check"].value_counts() if not masking.empty else pd.Series(dtype=int)
+    lines += ["- Gradient-masking flags: " + ("none." if counts.empty else "; ".join(
+        f"{check}: {n} cell{'s' if n > 1 else ''}" for check, n in counts.items()) + ".")]
+    if stages is not None and not stages.empty:
+        per_seed = stages.groupby("seed")["seconds"].sum() / 60.0
+        lines += ["- Step work: " + ", ".join(f"seed {seed} {minutes:.0f} min" for seed, minutes in per_seed.items())
+                  + " (wall time per stage below)."]
+    return [*lines, ""]
+
+
 def seed_noise_lines(cells: pd.DataFrame) -> list[str]:
     """Training noise beside test-image noise: for each model evaluated with several seeds, its clean accuracy
     on its own test set per seed, their spread, and the 95% Wilson half-width of one seed's test images."""
@@ -260,8 +293,10 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
              "whiskers use the t interval over seeds instead.",
              "FGSM / NewtonFool: blur before the attack; _A: blur after it; adaptive: the attack sees the blur "
              "(BPDA). — = not measured.", ""]
-    lines += subset_lines(cells)
+    masking = masking_flags(cells, curves) if masking is None else masking
     lines += coverage_lines(cells)
+    lines += summary_lines(cells, thesis, masking, stages)
+    lines += subset_lines(cells)
     lines += _fidelity(cells, thesis, folder, written)
     lines += seed_noise_lines(cells)
     labels = model_labels()
@@ -297,7 +332,7 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
             written.append(path)
             lines += [f"![{row_label(attack, order)}](figures/{path.name})", ""]
     lines += overlap_lines(overlap)
-    lines += _masking(masking_flags(cells, curves) if masking is None else masking, folder, written)
+    lines += _masking(masking, folder, written)
     lines += _curves(curves, folder, written)
     lines += _sizes(cells)
     lines += _stages(stages, folder, written)

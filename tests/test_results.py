@@ -436,3 +436,26 @@ def test_training_noise_is_set_beside_one_seeds_interval():
     row = [line for line in lines if line.startswith("| Original |")]
     assert row == [f"| Original | 3 | 0: 80.0, 1: 70.0, 2: 75.0 | 5.0 | 10.0 | {half:.1f} |"]
     assert results.report_files.seed_noise_lines(cells[cells["seed"] == 0]) == []  # one seed: nothing to show
+
+
+def test_report_opens_with_a_summary_of_clean_accuracy_fidelity_flags_and_time():
+    cells = _cells([_row("none", "original", "none", "none", 240, n=300),
+                    _row("none", "original", "none", "none", 246, n=300, seed=1),
+                    _row("lrp_eps", "lrp_eps", "none", "none", 210, n=300)])
+    masking = pd.DataFrame([{"variant": "lrp_eps", "test_set": "lrp_eps", "check": "black-box beats white-box",
+                             "detail": ""}] * 2 + [{"variant": "none", "test_set": "random",
+                                                    "check": "curve does not fall", "detail": ""}])
+    stages = pd.DataFrame({"seed": [0, 0, 1], "stage": ["train", "evaluate", "train"], "runs": [1, 1, 1],
+                           "seconds": [600.0, 1200.0, 900.0]})
+    text = "\n".join(results.report_files.summary_lines(cells, results.load_thesis(), masking, stages))
+    low, high = evaluation.wilson_interval(486, 600)  # 80.0% and 82.0%: the pooled count
+    assert f"| Original | 81.0 ± 1.4 [{100 * low:.1f}, {100 * high:.1f}] (2 seeds) | 89.67 |" in text
+    low, high = evaluation.wilson_interval(210, 300)
+    assert f"| LRP-eps | 70.0 [{100 * low:.1f}, {100 * high:.1f}] | 88.67 |" in text
+    # |81.0 - 89.67| and |70.0 - 88.67|; over two seeds the t interval (81.0 +/- 12.7) holds the thesis' 89.67
+    assert "- Fidelity: mean |ours - thesis| 13.7 pp over 2 cells, the thesis' value inside our 95% interval in 1." \
+        in text
+    assert "- Gradient-masking flags: black-box beats white-box: 2 cells; curve does not fall: 1 cell." in text
+    assert "- Step work: seed 0 30 min, seed 1 15 min" in text
+    empty = "\n".join(results.report_files.summary_lines(cells, results.load_thesis(), masking.iloc[:0], None))
+    assert "- Gradient-masking flags: none." in empty and "Step work" not in empty
