@@ -159,6 +159,11 @@ def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame, masking: pd.D
                          f"{c.p_holm:.3g} | {c.vote}{' (seeds disagree)' if _held_back(c) else ''} | "
                          f"{_pp(c.thesis_effect_pp)} |")
         lines.append("")
+        single = mine[(mine["a_variant"] != mine["b_variant"]) & (mine["seeds"] < 2)]
+        if len(single):
+            lines += [f"{len(single)} of these {len(mine)} comparisons set two trained models against each other on "
+                      "one seed: each side is one trained model, and whether seeds agree (training noise) is not "
+                      "checked.", ""]
         lines += _masking_lines(mine, masking)
     return "\n".join(lines) + "\n"
 

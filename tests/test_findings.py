@@ -200,3 +200,8 @@ def test_two_models_compared_vote_only_when_every_seed_agrees():
     # one model compared with itself (before vs after): its seeds need not agree to vote
     assert comparisons[comparisons["claim"] == "before_drops"]["seeds_agree"].all()
     assert "neither (seeds disagree)" in findings.findings_page(comparisons, claims)
+    assert "on one seed: each side is one trained model" not in findings.findings_page(comparisons, claims)
+    one_seed = findings.evaluate_claims({key: value for key, value in outcomes.items() if key[1] == 0})
+    page = findings.findings_page(*one_seed)
+    assert f"{len(mine)} of these {len(mine)} comparisons set two trained models against each other on one seed" \
+        in page
