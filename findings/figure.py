@@ -56,7 +56,7 @@ def forest_figure(comparisons: pd.DataFrame, claims: pd.DataFrame) -> plt.Figure
         axes.tick_params(axis="x", labelsize=7)
         axes.grid(axis="x", alpha=0.3)
     panels[-1, 0].set_xlabel(f"effect B - A (pp): 95% interval thick, widened over the claim thin; x above: each "
-                             f"seed's effect; dashed: ±{EQUIVALENCE_MARGIN:g} pp margin; green for, red against, "
+                             f"seed's effect\ndashed: ±{EQUIVALENCE_MARGIN:g} pp margin; green for, red against, "
                              "grey neither", fontsize=7)
     figure.tight_layout()
     return figure
