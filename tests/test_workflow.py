@@ -310,9 +310,12 @@ def test_two_seeds_run_the_grid_twice_with_the_images_fixed(tmp_path, data_root)
 
 def test_reproduction_progress_estimates_the_models_left_from_those_evaluated_here():
     from workflow.reproduce import progress_line
-    # two models reused (seconds), two evaluated here in 30 and 50 min: 1 left at 40 min per model
-    assert progress_line([0.05, 0.1, 30.0, 50.0], 5) == (
-        "models evaluated: 4/5 (80.2 min in this reproduction; 1 left, about 40 min at 40.0 min per model "
+    # two models reused (seconds), then one resumed partway (10 min) and two evaluated whole (30 and 50 min)
+    assert progress_line([0.05, 0.1, 10.0, 30.0, 50.0], 6) == (
+        "models evaluated: 5/6 (90.2 min in this reproduction; 1 left, about 40 min at 40.0 min per model "
         "evaluated here)")
+    assert progress_line([0.05, 10.0], 4) == (  # the only model that worked may have resumed: a lower bound
+        "models evaluated: 2/4 (10.1 min in this reproduction; 2 left, at least 20 min at 10.0 min per model "
+        "evaluated here; the only such model may have resumed partway)")
     assert progress_line([0.05], 5) == "models evaluated: 1/5 (0.1 min in this reproduction)"  # no pace yet
     assert progress_line([30.0, 50.0], 2) == "models evaluated: 2/2 (80.0 min in this reproduction)"  # none left

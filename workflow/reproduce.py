@@ -41,11 +41,19 @@ REUSED_MINUTES = 0.5  # an evaluate step that took less was reused (reading its 
 
 def progress_line(minutes: list[float], total: int) -> str:
     """``models evaluated: k/total`` with the minutes spent, and for the models left an estimate at the pace of
-    the models evaluated (not reused) in this reproduction; ``minutes``: per model evaluated so far."""
+    the models evaluated (not reused) in this reproduction; ``minutes``: per model evaluated so far.
+
+    The first model that did work may have resumed an interrupted evaluation partway, so it sets the pace only
+    while no other model has, and the estimate then says it is a lower bound.
+    """
     spent, worked = sum(minutes), [m for m in minutes if m >= REUSED_MINUTES]
     line = f"models evaluated: {len(minutes)}/{total} ({spent:.1f} min in this reproduction"
     left = total - len(minutes)
     if left and worked:
-        pace = sum(worked) / len(worked)
-        line += f"; {left} left, about {left * pace:.0f} min at {pace:.1f} min per model evaluated here"
+        paced = worked[1:] or worked
+        pace = sum(paced) / len(paced)
+        bound = "at least" if len(worked) == 1 else "about"
+        line += f"; {left} left, {bound} {left * pace:.0f} min at {pace:.1f} min per model evaluated here"
+        if len(worked) == 1:
+            line += "; the only such model may have resumed partway"
     return line + ")"
