@@ -186,6 +186,12 @@ def overlap_lines(overlap: pd.DataFrame | None) -> list[str]:
     return lines
 
 
+def own_clean_cells(cells: pd.DataFrame, variant: str) -> pd.DataFrame:
+    """The clean cells (every seed) of ``variant``'s model on its own test set."""
+    own = defense.variant(variant).name
+    return cells[(cells["variant"] == variant) & (cells["test_set"] == own) & (cells["attack"] == CLEAN)]
+
+
 def summary_lines(cells: pd.DataFrame, thesis: pd.DataFrame, masking: pd.DataFrame,
                   stages: pd.DataFrame | None) -> list[str]:
     """The report's opening: each model's clean accuracy on its own test set beside the thesis', the fidelity in
@@ -194,7 +200,7 @@ def summary_lines(cells: pd.DataFrame, thesis: pd.DataFrame, masking: pd.DataFra
     rows = []
     for variant in [v for v in labels if v in set(cells["variant"])]:
         own = defense.variant(variant).name
-        clean = cells[(cells["variant"] == variant) & (cells["test_set"] == own) & (cells["attack"] == CLEAN)]
+        clean = own_clean_cells(cells, variant)
         theirs = thesis[(thesis["model"] == labels[variant]) & (thesis["row"] == labels[variant])
                         & (thesis["column"] == columns.get(own))]["accuracy"]
         rows.append({"model": labels[variant], "clean, own test set (%)": format_cell(cell_summary(clean)),
@@ -223,9 +229,7 @@ def seed_noise_lines(cells: pd.DataFrame) -> list[str]:
     on its own test set per seed, their spread, and the 95% Wilson half-width of one seed's test images."""
     rows = []
     for variant, label in model_labels().items():
-        own = defense.variant(variant).name
-        clean = cells[(cells["variant"] == variant) & (cells["test_set"] == own)
-                      & (cells["attack"] == CLEAN)].sort_values("seed")
+        clean = own_clean_cells(cells, variant).sort_values("seed")
         if clean["seed"].nunique() < 2:
             continue
         accuracy = 100 * clean["accuracy"].astype(float)
