@@ -116,24 +116,44 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
+def _running_on_this_host(experiment: str, also: str = ""):
+    """The RUNNING runs of ``experiment`` whose tags name this host (and match the extra filter ``also``)."""
+    return MlflowClient().search_runs(
+        [experiment], f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{socket.gethostname()}'{also}",
+        max_results=5000)
+
+
+def _mark_killed(runs) -> list[str]:
+    client = MlflowClient()
+    for left in runs:
+        client.set_terminated(left.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+    return [left.info.run_id for left in runs]
+
+
+def _retry_while_busy(action, attempts: int, wait: float):
+    """``action()``, called again after ``wait`` seconds while it raises (a busy store: an interrupted
+    transaction may hold SQLite's lock for a moment), at most ``attempts`` times; the last error propagates."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except Exception:  # noqa: BLE001 - anything but a busy store fails the same way each time
+            if attempt == attempts - 1:
+                raise
+            time.sleep(wait)
+
+
 def end_runs_of_ended_processes(experiment: str) -> list[str]:
     """Mark KILLED the RUNNING runs of ``experiment`` whose process on this host has ended; their ids.
 
     A run is only touched when its tags name this host and a process id that no
     longer exists, so concurrent workers (alive) and other machines' runs stay RUNNING.
     """
-    client = MlflowClient()
-    host = socket.gethostname()
-    running = client.search_runs([experiment], f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
-                                 max_results=5000)
-    ended = []
-    for stale in running:
-        pid = stale.data.tags.get(PID_TAG, "")
-        if pid.isdigit() and int(pid) != os.getpid() and not _process_exists(int(pid)):
-            client.set_terminated(stale.info.run_id, RunStatus.to_string(RunStatus.KILLED))
-            ended.append(stale.info.run_id)
+    ended = _mark_killed([stale for stale in _running_on_this_host(experiment)
+                          if (pid := stale.data.tags.get(PID_TAG, "")).isdigit() and int(pid) != os.getpid()
+                          and not _process_exists(int(pid))])
     if ended:
-        log(f"marked {len(ended)} RUNNING run(s) KILLED: their process on this host ({host}) has ended")
+        log(f"marked {len(ended)} RUNNING run(s) KILLED: their process on this host ({socket.gethostname()}) "
+            "has ended")
     return ended
 
 
@@ -146,21 +166,12 @@ def end_runs_of_this_process(attempts: int = 5, wait: float = 1.0) -> list[str]:
     """
     if "experiment_id" not in _state:
         return []
-    host, pid = socket.gethostname(), str(os.getpid())
-    for attempt in range(attempts):
-        try:
-            client = MlflowClient()
-            running = client.search_runs([_state["experiment_id"]], f"attributes.status = 'RUNNING' and "
-                                         f"tags.`{HOST_TAG}` = '{host}' and tags.`{PID_TAG}` = '{pid}'",
-                                         max_results=5000)
-            for left in running:
-                client.set_terminated(left.info.run_id, RunStatus.to_string(RunStatus.KILLED))
-            return [left.info.run_id for left in running]
-        except Exception:  # noqa: BLE001 - a busy or unreachable store: the next start's reaper marks them
-            if attempt == attempts - 1:
-                return []
-            time.sleep(wait)
-    return []
+    mine = f" and tags.`{PID_TAG}` = '{os.getpid()}'"
+    try:
+        return _retry_while_busy(lambda: _mark_killed(_running_on_this_host(_state["experiment_id"], mine)),
+                                 attempts, wait)
+    except Exception:  # noqa: BLE001 - a busy or unreachable store: the next start's reaper marks them
+        return []
 
 
 def experiment_id() -> str:
@@ -254,18 +265,12 @@ def interrupted_by(error: BaseException) -> bool:
 
 
 def _end_interrupted(attempts: int = 5, wait: float = 1.0) -> None:
-    """End the active run KILLED, retrying while the store is busy (the interrupted transaction may still hold
-    the lock for a moment). If it cannot, the run stays RUNNING and the next start's reaper marks it KILLED."""
-    for attempt in range(attempts):
-        try:
-            mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
-            return
-        except Exception as error:  # noqa: BLE001 - a busy store; anything else fails the same way each time
-            if attempt == attempts - 1:
-                log(f"could not mark the interrupted run KILLED ({type(error).__name__}: {error}); "
-                    "the next start marks it")
-                return
-            time.sleep(wait)
+    """End the active run KILLED, retrying while the store is busy. If it cannot, the run stays RUNNING and
+    the next start's reaper marks it KILLED."""
+    try:
+        _retry_while_busy(lambda: mlflow.end_run(RunStatus.to_string(RunStatus.KILLED)), attempts, wait)
+    except Exception as error:  # noqa: BLE001 - reported; the reaper remains
+        log(f"could not mark the interrupted run KILLED ({type(error).__name__}: {error}); the next start marks it")
 
 
 def log_input(dataset, context: str) -> None:
