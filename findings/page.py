@@ -19,7 +19,7 @@ from findings.claims import CLAIMS, CellRef
 from findings.verdict import (ALPHA, EQUIVALENCE_MARGIN, RULE, claim_verdict, comparison_votes, paired_interval,
                               seeds_agree, widened_confidence, within_margin)
 from results.tables import column_labels, model_labels, row_label
-from results.thesis import load_thesis
+from results.thesis import load_thesis, thesis_accuracy
 
 Outcomes = dict  # (variant, seed) -> metric name -> bool per test image
 
@@ -45,9 +45,7 @@ def thesis_values(thesis: pd.DataFrame, cell: CellRef) -> float:
     """The thesis' accuracy (%) for a cell of our grid, NaN where the thesis has none."""
     model = model_labels().get(cell.variant)
     row = model if cell.attack == CLEAN else row_label(cell.attack, cell.order)
-    column = column_labels().get(cell.test_set)
-    match = thesis[(thesis["model"] == model) & (thesis["row"] == row) & (thesis["column"] == column)]
-    return float(match["accuracy"].iloc[0]) if len(match) else float("nan")
+    return thesis_accuracy(thesis, model, row, column_labels().get(cell.test_set))
 
 
 # The comparisons table's columns, also when no comparison is measured yet (a reproduction in progress).

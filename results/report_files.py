@@ -17,7 +17,7 @@ from results.masking import masking_flags
 from results.stage_times import stage_table
 from results.tables import (cell_summary, column_labels, format_cell, model_labels, model_table, row_label,
                             size_table, unbounded_attacks)
-from results.thesis import load_thesis, thesis_difference, thesis_table
+from results.thesis import load_thesis, thesis_accuracy, thesis_difference, thesis_table
 
 
 def markdown(table: pd.DataFrame, corner: str = "") -> str:
@@ -201,10 +201,9 @@ def summary_lines(cells: pd.DataFrame, thesis: pd.DataFrame, masking: pd.DataFra
     for variant in [v for v in labels if v in set(cells["variant"])]:
         own = defense.variant(variant).name
         clean = own_clean_cells(cells, variant)
-        theirs = thesis[(thesis["model"] == labels[variant]) & (thesis["row"] == labels[variant])
-                        & (thesis["column"] == columns.get(own))]["accuracy"]
+        theirs = thesis_accuracy(thesis, labels[variant], labels[variant], columns.get(own))
         rows.append({"model": labels[variant], "clean, own test set (%)": format_cell(cell_summary(clean)),
-                     "thesis (%)": f"{float(theirs.iloc[0]):.2f}" if len(theirs) else "—"})
+                     "thesis (%)": "—" if pd.isna(theirs) else f"{theirs:.2f}"})
     lines = ["## Summary", "", markdown(pd.DataFrame(rows).set_index("model"), "model"), ""]
     overall = fidelity_summary(compared_cells(cells, thesis)).set_index("row_kind")
     if "all" in overall.index and overall.loc["all", "cells"] > 0:

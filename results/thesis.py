@@ -26,6 +26,12 @@ def load_thesis(path: Path = THESIS_FILE) -> pd.DataFrame:
     return frame
 
 
+def thesis_accuracy(thesis: pd.DataFrame, model_label: str, row: str, column: str | None) -> float:
+    """The thesis' accuracy (%) in one cell of its tables, NaN where it has none (or ``column`` is None)."""
+    match = thesis[(thesis["model"] == model_label) & (thesis["row"] == row) & (thesis["column"] == column)]
+    return float(match["accuracy"].iloc[0]) if len(match) else float("nan")
+
+
 def thesis_table(thesis: pd.DataFrame, model_label: str, like: pd.DataFrame) -> pd.DataFrame:
     """The thesis' table for one model, shaped like ``like`` (our numeric table); NaN where unknown."""
     mine = thesis[thesis["model"] == model_label]
