@@ -33,8 +33,7 @@ def reproduce(profile: str = "thesis", data: str = cli.DEFAULT_DATA, alias: str 
 
 def main(argv=None) -> int:
     p = cli.parser(__doc__.splitlines()[0])
-    p.add_argument("--alias", default=None, help="registered model alias (default: the profile's name, for a run "
-                                                 "with the profile's exact settings)")
+    cli.add_alias(p)
     p.add_argument("--seeds", default=None, help="training seeds, e.g. 0,1,2: the whole grid once per seed, "
                                                  "the selected images fixed (default: the setting seed)")
     cli.add_settings(p)

@@ -30,8 +30,7 @@ def main(argv=None) -> int:
     p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("--heatmap", default="none", choices=list(defense.variants()),
                    help="training set: none (original images) or blurred by this heatmap method")
-    p.add_argument("--alias", default=None, help="registered model alias (default: the profile's name, for a run "
-                                                 "with the profile's exact settings)")
+    cli.add_alias(p)
     cli.add_settings(p)
     return cli.main(lambda a: train(a.heatmap, a.profile, a.data, a.alias, **cli.overrides(a)), p, argv)
 

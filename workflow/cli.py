@@ -33,6 +33,12 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def add_alias(p: argparse.ArgumentParser) -> None:
+    """``--alias``: the registered model alias a training run gets."""
+    p.add_argument("--alias", default=None, help="registered model alias (default: the profile's name, for a run "
+                                                 "with the profile's exact settings)")
+
+
 def add_settings(p: argparse.ArgumentParser, keys: tuple[str, ...] | None = None, exclude: tuple[str, ...] = ()) -> None:
     """One ``--key`` per profile setting (all of them unless ``keys`` is given), minus ``exclude``."""
     chosen = [k for k in keys or setting_keys() if k not in exclude]
