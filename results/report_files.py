@@ -88,8 +88,8 @@ def _masking(flags: pd.DataFrame, folder: Path, written: list[Path]) -> list[str
     flags.to_csv(folder / "masking_flags.csv", index=False)
     written.append(folder / "masking_flags.csv")
     lines = ["## Gradient-masking checks", "",
-             "Flagged when the score-based Square attack (no gradients) beats the strongest white-box adaptive "
-             "attack on the images Square ran on (paired per image, every seed's images pooled: exact McNemar, "
+             "Flagged when the score-based Square attack (no gradients) beats the white-box adaptive attacks "
+             "taken together (an image broken if any of them broke it) on the images Square ran on (paired per image, every seed's images pooled: exact McNemar, "
              "Holm-corrected over the Square cells; where no per-image outcomes were logged, by more than both "
              "95% intervals allow); when adaptive PGD at 16/255 leaves more than 10% "
              "accuracy on a robustness curve; or when adaptive PGD does worse than adaptive FGSM at the same "
