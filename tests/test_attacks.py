@@ -80,6 +80,9 @@ def test_every_registered_attack_runs_and_stays_in_range(cnn, data, name, params
     assert adversarial.shape == (6, 32, 32, 3) and adversarial.dtype == np.float32
     assert adversarial.min() >= 0.0 and adversarial.max() <= 1.0
     assert np.abs(adversarial - x[:6]).max() > 0
+    eps = attacks.get(name).defaults.get("eps") if attacks.get(name).defaults.get("norm") == "inf" else None
+    if eps is not None:  # an L-inf attack stays inside its budget (float32 rounding aside)
+        assert np.abs(adversarial - x[:6]).max() <= eps + 1e-6
 
 
 def test_outputs_are_clipped_float32_of_the_same_shape(cnn):

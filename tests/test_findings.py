@@ -71,6 +71,46 @@ def test_comparison_numbers_are_the_pooled_paired_counts():
     assert row.seed_std_pp == pytest.approx(np.std(per_seed, ddof=1))
 
 
+def _agresti_min_reference(n11: int, b: int, c: int, n22: int, confidence: float) -> tuple[float, float]:
+    """Agresti and Min (2005), written out on the 2x2 table: add 0.5 to each of its four cells, then the Wald
+    interval of the difference of two dependent proportions, p_B - p_A, with the textbook variance
+    (p_A q_A + p_B q_B - 2 (p11 p22 - p12 p21)) / n. Rows: A right / wrong; columns: B right / wrong."""
+    from scipy import stats
+    p11, p12, p21, p22 = (cell + 0.5 for cell in (n11, b, c, n22))  # b: A right B wrong; c: A wrong B right
+    total = p11 + p12 + p21 + p22
+    p11, p12, p21, p22 = p11 / total, p12 / total, p21 / total, p22 / total
+    p_a, p_b = p11 + p12, p11 + p21
+    variance = (p_a * (1 - p_a) + p_b * (1 - p_b) - 2 * (p11 * p22 - p12 * p21)) / total
+    half = stats.norm.ppf(0.5 + confidence / 2) * np.sqrt(variance)
+    return 100 * max(p_b - p_a - half, -1.0), 100 * min(p_b - p_a + half, 1.0)
+
+
+@pytest.mark.parametrize("n11, b, c, n22", [(200, 0, 0, 100), (150, 12, 30, 108), (5, 1, 0, 4), (0, 40, 2, 0),
+                                            (90, 7, 7, 196)])
+@pytest.mark.parametrize("confidence", [0.95, 0.998])
+def test_paired_interval_equals_agresti_and_min_written_out_on_the_two_by_two_table(n11, b, c, n22, confidence):
+    from findings.verdict import paired_interval
+    low, high = paired_interval(b, c, n11 + b + c + n22, confidence)
+    assert (low, high) == pytest.approx(_agresti_min_reference(n11, b, c, n22, confidence), abs=1e-9)
+    # the concordant split does not matter, only the discordant counts and n
+    assert (low, high) == pytest.approx(_agresti_min_reference(n22, b, c, n11, confidence), abs=1e-9)
+
+
+def test_comparison_p_values_are_exact_mcnemar_then_holm_within_each_claim():
+    from scipy import stats
+    comparisons, _ = findings.evaluate_claims(_outcomes(lambda cell: 0.66 if cell.order == "after" else 0.6))
+    for claim, mine in comparisons.groupby("claim"):
+        exact = [1.0 if b + c == 0 else min(1.0, stats.binomtest(int(min(b, c)), int(b + c), 0.5).pvalue)
+                 for b, c in zip(mine["b_right_a_wrong"], mine["a_right_b_wrong"])]
+        assert mine["p"].tolist() == pytest.approx(exact, rel=1e-9), claim
+        order, m, running, holm = np.argsort(exact), len(exact), 0.0, np.empty(len(exact))
+        for rank, index in enumerate(order):  # Holm's step-down: (m - rank) p, made monotone, capped at 1
+            running = max(running, min(1.0, (m - rank) * exact[index]))
+            holm[index] = running
+        assert mine["p_holm"].tolist() == pytest.approx(holm.tolist(), rel=1e-9), claim
+    assert (comparisons["p"] < 0.05).any() and (comparisons["p"] > 0.05).any()  # both kinds occur
+
+
 def test_within_margin_counts_the_comparisons_that_rule_out_a_margin_sized_difference():
     from findings.verdict import EQUIVALENCE_MARGIN, paired_interval, widened_confidence, within_margin
     comparisons, claims = findings.evaluate_claims(_outcomes(lambda cell: 0.6, rng_seed=2))

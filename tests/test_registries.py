@@ -78,7 +78,7 @@ def test_a_throw_away_method_and_attack_run_through_the_grid_and_the_report(thro
     assert "accuracy/brightness/bim/after" in grid["cells"]["brightness"]
     client = mlflow.MlflowClient()
     trained = client.get_run(grid["train_runs"]["brightness"])
-    assert trained.data.tags["variant"] == "brightness" and trained.data.params["sigma"] == "4.0"
+    assert trained.data.tags["variant"] == "brightness" and trained.data.params["sigma"] == str(TINY_PROFILE["sigma"])
     evaluated = client.get_run(grid["evaluate_runs"]["none"])
     assert evaluated.data.params["bim.eps"] == "0.03"  # the attack's parameters are in the evaluate key
 
@@ -90,7 +90,10 @@ def test_a_throw_away_method_and_attack_run_through_the_grid_and_the_report(thro
     table = pd.read_csv(folder / "tables" / "brightness.csv", index_col=0)
     assert list(table.columns) == list(results.column_labels().values()) and "Brightness" in table.columns
     assert list(table.index) == ["Brightness", "BIM", "BIM_A"]
-    assert table.loc["BIM", "Brightness"] != results.tables.MISSING
+    percent = pd.read_csv(folder / "tables" / "brightness_percent.csv", index_col=0)
+    logged = client.get_run(grid["evaluate_runs"]["brightness"]).data.metrics
+    assert percent.loc["BIM", "Brightness"] == pytest.approx(100 * logged["accuracy/brightness/bim/before"])
+    assert percent.loc["BIM_A", "Original"] == pytest.approx(100 * logged["accuracy/original/bim/after"])
     for name in ("bim_before.png", "bim_after.png", "heatmap_gallery.png"):
         assert (folder / "figures" / name).stat().st_size > 10_000, name
     assert written["variants"] == sorted(chosen)

@@ -229,6 +229,18 @@ def test_report_entry_point_writes_and_logs_everything(quick_store, tmp_path):
         for suffix in (".md", ".csv", ".tex", "_percent.csv", "_minus_thesis.csv"):
             assert (folder / "tables" / f"{variant}{suffix}").stat().st_size > 0
     assert not (folder / "tables" / "random_minus_thesis.csv").exists()  # a control: no thesis table
+    client = mlflow.MlflowClient(quick_store["uri"])
+    logged = client.search_runs([client.get_experiment_by_name("pixel-importance").experiment_id],
+                                "tags.step = 'evaluate' and tags.variant = 'none' and tags.profile = 'quick' and "
+                                "params.seed = '0' and attributes.status = 'FINISHED'",
+                                order_by=["attributes.start_time DESC"])[0].data.metrics
+    percent = pd.read_csv(folder / "tables" / "none_percent.csv", index_col=0)
+    minus = pd.read_csv(folder / "tables" / "none_minus_thesis.csv", index_col=0)
+    assert percent.loc["Original", "Original"] == pytest.approx(100 * logged["accuracy/original/none"])
+    assert percent.loc["FGSM", "LRP-eps"] == pytest.approx(100 * logged["accuracy/lrp_eps/fgsm/before"])
+    assert percent.loc["NewtonFool_A", "Blur"] == pytest.approx(100 * logged["accuracy/blur/newtonfool/after"])
+    assert minus.loc["Original", "Original"] == pytest.approx(percent.loc["Original", "Original"] - 89.67)
+    assert minus.loc["FGSM", "Original"] == pytest.approx(percent.loc["FGSM", "Original"] - 82.00)
     report = (folder / "report.md").read_text()
     control = report[report.index("## Model trained on Random (control)"):]
     assert "Thesis:" not in control.split("\n## ")[0]
@@ -364,7 +376,11 @@ def test_stage_times_of_the_quick_store_add_up_to_the_reproduction(quick_store):
     assert set(times["seed"]) == {0}
     assert {"train", "heatmaps", "overlap", "evaluate", "curves", "newtonfool before", "pgd adaptive"} <= set(
         times["stage"])
-    assert 0.6 * wall < times["seconds"].sum() <= wall  # the steps' own work, inside the entry run's wall time
+    assert times["runs"].sum() == len(runs)  # every finished step run counted once
+    outermost = ~runs["parent_run_id"].isin(set(runs["run_id"]))  # nested in no other step run
+    # own work adds up to the outermost step runs' seconds (nested work counted once), inside the entry's wall time
+    assert times["seconds"].sum() == pytest.approx(runs.loc[outermost, "seconds"].astype(float).sum(), rel=1e-9)
+    assert times["seconds"].sum() <= wall
 
 
 def test_curve_figure_marks_the_measured_budgets_and_one_panel_per_test_set():

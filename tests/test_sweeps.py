@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import mlflow
@@ -54,7 +53,7 @@ def test_bad_bounds_fail_before_any_trial(tmp_path, data_root):
 def _check_trials_match_runs(study, tracking_uri, expected):
     trials = [t for t in study.trials if t.state != optuna.trial.TrialState.RUNNING]
     assert len(trials) == expected
-    assert len({t.number for t in trials}) == expected
+    assert sorted(t.number for t in trials) == list(range(expected))  # none lost, none twice
     client = mlflow.MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("pixel-importance")
     runs = client.search_runs([experiment.experiment_id], "tags.step = 'trial'", max_results=1000)
@@ -155,13 +154,11 @@ def test_two_workers_share_one_study_on_postgresql(postgres, tmp_path, data_root
                "--study", "shared", "--n_trials", "2", "--attack", "fgsm"]
     workers = [subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True) for _ in range(2)]
-    started = time.time()
     outputs = [w.communicate(timeout=900) for w in workers]
     for worker, (_, stderr) in zip(workers, outputs):
         assert worker.returncode == 0, stderr[-3000:]
     study = optuna.load_study(study_name="shared", storage=storage)
     _check_trials_match_runs(study, uri, 4)
-    assert time.time() - started < 900
 
 
 def test_the_objective_never_sees_a_test_image(tmp_path, data_root, monkeypatch):

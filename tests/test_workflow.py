@@ -275,9 +275,10 @@ def test_second_reproduce_reuses_every_step(quick_store):
     experiment = client.get_experiment_by_name("pixel-importance")
     again = client.search_runs([experiment.experiment_id], "tags.entry_point = 'reproduce'",
                                order_by=["attributes.start_time DESC"])[0]
-    assert again.info.run_name == "reproduce-quick" and again.data.params["epochs"] == "8"
-    assert again.data.tags["steps_run"] == "0" and int(again.data.tags["steps_reused"]) >= 14
+    assert again.info.run_name == "reproduce-quick"
+    assert again.data.params["epochs"] == str(profiles.PROFILES["quick"]["epochs"])
     table = tracking.load_table(again.info.run_id, "steps.json", tracking_uri=quick_store["uri"])
+    assert again.data.tags["steps_run"] == "0" and int(again.data.tags["steps_reused"]) == len(table) >= 14
     assert table["reused"].all() and set(table["run_id"]) <= {r.info.run_id for r in before}
 
 
