@@ -213,6 +213,47 @@ def test_every_logged_accuracy_is_the_mean_of_its_per_image_outcomes(quick_store
     assert checked >= 7 * 7 * 8
 
 
+def test_stored_attacked_images_follow_the_orders_definitions(quick_store):
+    """Recomputed from the stored images with the plain heatmap and blur functions: ``after`` is T(A(x)) with
+    the explainer's heatmaps of A(x), A crafted on the evaluated model; the transfer row is T(A(x)) with A
+    crafted on the undefended explainer model; ``before`` attacks T(x), within the budget around it."""
+    import blur
+    from workflow import data as workflow_data
+    from workflow import models
+
+    client = mlflow.MlflowClient(quick_store["uri"])
+    experiment = client.get_experiment_by_name("pixel-importance").experiment_id
+
+    def attacked_by_the_lrp_model(attack, order):  # on the LRP-eps test set, the model trained on its images
+        runs = client.search_runs([experiment], f"tags.step = 'attack' and tags.attack = '{attack}' and "
+                                  f"tags.order = '{order}' and tags.test_set = 'lrp_eps' and tags.profile = 'quick' "
+                                  "and params.seed = '0' and attributes.status = 'FINISHED'")
+        return [r for r in runs if r.data.params["model_run_id"] != r.data.params["explainer_run_id"]][0]
+
+    def lrp_blur(images, params):
+        maps = heatmaps.compute(models.load(params["explainer_run_id"]), images, "lrp_eps",
+                                epsilon=float(params["heatmap.epsilon"]))  # the explainer's predicted classes
+        return blur.heatmap_blur(images, maps, float(params["keep_fraction"]), float(params["sigma"]))
+
+    mlflow.set_tracking_uri(quick_store["uri"])
+    for attack, crafted_on in (("fgsm", "model_run_id"), ("pgd_transfer", "explainer_run_id")):
+        run = attacked_by_the_lrp_model(attack, "after")
+        params, source = run.data.params, client.get_run(run.data.params["source_run_id"]).data.params
+        assert (source["test_set"], source["order"]) == ("original", "before")
+        assert source["model_run_id"] == params[crafted_on] and source["attack"] == attack.removesuffix("_transfer")
+        crafted = tracking.load_arrays(params["source_run_id"], "adversarial.npz")
+        stored = tracking.load_arrays(run.info.run_id, "adversarial.npz")
+        np.testing.assert_array_equal(stored["indices"], crafted["indices"])
+        np.testing.assert_allclose(stored["images"], lrp_blur(crafted["images"], params), atol=1e-6)
+
+    run = attacked_by_the_lrp_model("fgsm", "before")
+    stored = tracking.load_arrays(run.info.run_id, "adversarial.npz")
+    x = workflow_data.load(profiles.resolve("quick", {}), quick_store["data"]).split.x_test[stored["indices"]]
+    eps = float(run.data.params["attack.eps"])
+    attacked_from = lrp_blur(x, run.data.params)
+    assert np.abs(stored["images"] - attacked_from).max() <= eps + 1e-6 < np.abs(stored["images"] - x).max()
+
+
 def test_controls_overlap_and_findings_on_the_quick_store(quick_store, tmp_path):
     import findings
     import results
