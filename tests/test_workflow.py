@@ -246,12 +246,24 @@ def test_stored_attacked_images_follow_the_orders_definitions(quick_store):
         np.testing.assert_array_equal(stored["indices"], crafted["indices"])
         np.testing.assert_allclose(stored["images"], lrp_blur(crafted["images"], params), atol=1e-6)
 
+    split = workflow_data.load(profiles.resolve("quick", {}), quick_store["data"]).split
     run = attacked_by_the_lrp_model("fgsm", "before")
     stored = tracking.load_arrays(run.info.run_id, "adversarial.npz")
-    x = workflow_data.load(profiles.resolve("quick", {}), quick_store["data"]).split.x_test[stored["indices"]]
+    x = split.x_test[stored["indices"]]
     eps = float(run.data.params["attack.eps"])
     attacked_from = lrp_blur(x, run.data.params)
     assert np.abs(stored["images"] - attacked_from).max() <= eps + 1e-6 < np.abs(stored["images"] - x).max()
+
+    # the LRP-eps model trained on the heatmaps the undefended model (its seed's) gives its training images
+    trained = client.search_runs([experiment], "tags.step = 'train' and tags.variant = 'lrp_eps' and "
+                                 "tags.profile = 'quick' and params.seed = '0' and attributes.status = 'FINISHED'")[0]
+    undefended = client.search_runs([experiment], "tags.step = 'train' and tags.variant = 'none' and "
+                                    "tags.profile = 'quick' and params.seed = '0' and attributes.status = 'FINISHED'")
+    assert trained.data.params["explainer_run_id"] in {r.info.run_id for r in undefended}
+    maps = tracking.load_arrays(trained.data.params["heatmaps_run_id"], "heatmaps.npz")["train"]
+    recomputed = heatmaps.compute(models.load(trained.data.params["explainer_run_id"]), split.x_train, "lrp_eps",
+                                  epsilon=float(trained.data.params["heatmap.epsilon"]))
+    np.testing.assert_allclose(maps, recomputed, rtol=1e-5, atol=1e-7)
 
 
 def test_controls_overlap_and_findings_on_the_quick_store(quick_store, tmp_path):
