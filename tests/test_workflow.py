@@ -351,6 +351,8 @@ def test_two_seeds_run_the_grid_twice_with_the_images_fixed(tmp_path, data_root)
     params = [client.get_run(run_id).data.params for run_id in (first["none"], second["none"])]
     assert params[0]["data_fingerprint"] == params[1]["data_fingerprint"]  # the same images
     assert (params[0]["seed"], params[1]["seed"]) == ("0", "1")
+    aliases = {model.name: dict(model.aliases) for model in client.search_registered_models()}
+    assert not any("quick" in named for named in aliases.values())  # custom settings move no profile alias
     cells = results.collect(uri, profile="quick+custom")
     assert cells.groupby("variant")["run_id"].nunique().to_dict() == {"none": 2, "lrp_eps": 2}
     assert set(cells["test_set"]) == set(defense.test_sets())  # each chosen model on every test set
