@@ -27,7 +27,8 @@ def reproduce(profile: str = "thesis", data: str = cli.DEFAULT_DATA, alias: str 
     aliases = {seed: workflow.models.aliases_for(s, alias) if seed == chosen[0] else workflow.models.aliases_for(s)
                for seed, s in per_seed.items()}
     with workflow.entry_run("reproduce", settings, {"seeds": ",".join(map(str, chosen))}, data=data) as entry:
-        by_seed = {seed: workflow.reproduce(s, data, aliases=aliases[seed]) for seed, s in per_seed.items()}
+        by_seed = {seed: workflow.reproduce(s, data, aliases=aliases[seed], seeds_after=len(chosen) - number)
+                   for number, (seed, s) in enumerate(per_seed.items(), start=1)}
     return {**by_seed[chosen[0]], "by_seed": by_seed, "run_id": entry.info.run_id}
 
 

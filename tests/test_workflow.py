@@ -338,7 +338,7 @@ def test_second_reproduce_reuses_every_step(quick_store):
     assert table["reused"].all() and set(table["run_id"]) <= {r.info.run_id for r in before}
 
 
-def test_two_seeds_run_the_grid_twice_with_the_images_fixed(tmp_path, data_root):
+def test_two_seeds_run_the_grid_twice_with_the_images_fixed(tmp_path, data_root, capsys):
     import reproduce
     import results
 
@@ -348,6 +348,10 @@ def test_two_seeds_run_the_grid_twice_with_the_images_fixed(tmp_path, data_root)
             "curve_eps": "none", "variants": "lrp_eps,none"}
     result = reproduce.reproduce("quick", str(data_root), seeds="0,1", **tiny)
     assert sorted(result["by_seed"]) == [0, 1] and result["cells"] == result["by_seed"][0]["cells"]
+    said = capsys.readouterr().err  # each seed's progress says which seed it is and how many follow
+    assert "seed 0: 2 models to train and evaluate; then 1 more seed\n" in said
+    assert "seed 0: models evaluated: 2/2" in said and "seed 1: models evaluated: 1/2" in said
+    assert "seed 1: 2 models to train and evaluate\n" in said and "quick+custom) seed 1 done in" in said
     first, second = (result["by_seed"][seed]["train_runs"] for seed in (0, 1))
     assert set(first) == set(second) == {"none", "lrp_eps"} and not set(first.values()) & set(second.values())
     client = mlflow.MlflowClient(uri)

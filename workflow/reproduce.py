@@ -13,10 +13,13 @@ from workflow import profiles, tracking
 from workflow.steps import evaluate_step, overlap_step, train_step
 
 
-def reproduce(settings: dict, data: str, aliases: tuple[str, ...] = ()) -> dict:
+def reproduce(settings: dict, data: str, aliases: tuple[str, ...] = (), seeds_after: int = 0) -> dict:
     """Train the selected variants (setting ``variants``), measure the keep-mask overlap, evaluate each model
-    on the full grid (every test set)."""
+    on the full grid (every test set). ``seeds_after``: how many seeds the caller runs after this one (said in
+    the progress lines)."""
     started = time.time()
+    tracking.log(f"seed {settings['seed']}: {len(profiles.selected_variants(settings))} models to train and "
+                 f"evaluate{_then(seeds_after)}")
     result = {"profile": settings["profile"], "train_runs": {}, "evaluate_runs": {}, "cells": {}}
     explainer = train_step(settings, "none", data, aliases)
     result["train_runs"] = {variant: explainer if variant == "none" else
@@ -30,13 +33,19 @@ def reproduce(settings: dict, data: str, aliases: tuple[str, ...] = ()) -> dict:
         minutes.append((time.time() - begun) / 60)
         result["evaluate_runs"][variant] = evaluated
         result["cells"][variant] = {row["metric"]: row["accuracy"] for row in rows}
-        tracking.log(progress_line(minutes, len(result["train_runs"])))
+        tracking.log(f"seed {settings['seed']}: {progress_line(minutes, len(result['train_runs']))}"
+                     f"{_then(seeds_after)}")
     result["seconds"] = round(time.time() - started, 3)
-    tracking.log(f"reproduce ({settings['profile']}) done in {result['seconds']:.1f} s")
+    tracking.log(f"reproduce ({settings['profile']}) seed {settings['seed']} done in {result['seconds']:.1f} s"
+                 f"{_then(seeds_after)}")
     return result
 
 
 REUSED_MINUTES = 0.5  # an evaluate step that took less was reused (reading its runs takes seconds)
+
+
+def _then(seeds_after: int) -> str:
+    return f"; then {seeds_after} more seed{'s' if seeds_after > 1 else ''}" if seeds_after else ""
 
 
 def progress_line(minutes: list[float], total: int) -> str:
