@@ -10,7 +10,9 @@ from results.collect import (collect, collect_curves, collect_outcomes, collect_
 from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
 from results.figures import bar_figure, curve_figure, heatmap_gallery
 from results.masking import masking_flags
-from results.report_files import coverage_lines, write_report
+from results.report_files import write_report
+from results.report_sections import (coverage_lines, overlap_lines, own_clean_cells, seed_noise_lines,
+                                     subset_lines, summary_lines)
 from results.stage_times import collect_stage_runs, stage_table, stage_times
 from results.tables import (cell_summary, column_labels, model_labels, model_table, row_label, row_labels,
                             size_table, unbounded_attacks)
@@ -46,5 +48,10 @@ __all__ = [
     "row_labels",
     "thesis_difference",
     "coverage_lines",
+    "overlap_lines",
+    "own_clean_cells",
+    "seed_noise_lines",
+    "subset_lines",
+    "summary_lines",
     "write_report",
 ]

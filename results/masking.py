@@ -5,10 +5,11 @@ Two attacks are compared only at the same L-inf budget (the cells' ``eps``,
 where logged): FGSM at 8/255 beside PGD at 0.3/255 says nothing of masking.
 
 * ``black-box beats white-box``: the score-based Square attack, which uses no
-  gradients, leaves lower accuracy than the white-box adaptive attacks
-  on the same cell taken together (an image counts as broken if any of them broke it). Gradients that do not point anywhere useful are
-  the usual reason (Athalye et al., 2018). Both attacks ran on the same
-  trained model, so the test is paired: with the per-image outcomes
+  gradients, leaves lower accuracy than the white-box adaptive attacks on
+  the same cell taken together (an image counts as broken if any of them
+  broke it). Gradients that do not point anywhere useful are the usual
+  reason (Athalye et al., 2018). Both attacks ran on the same trained
+  model, so the test is paired: with the per-image outcomes
   (``results.collect_outcomes``), on the images Square ran on (it runs on a
   subset, ``square_images``), every seed's images pooled, exact McNemar
   p < ALPHA after Holm's correction over the Square cells. Without outcomes

@@ -414,11 +414,11 @@ def test_report_says_which_attacks_ran_on_fewer_images():
     cells = _cells([_row("none", "original", "none", "none", 240, n=300),
                     _row("none", "original", "fgsm", "before", 200, n=300),
                     _row("none", "original", "square", "adaptive", 50, n=60)])
-    lines = results.report_files.subset_lines(cells)
+    lines = results.subset_lines(cells)
     assert len(lines) == 2 and lines[0].startswith("Square rows: 60 of the 300 test images per cell "
                                                    "(evenly spaced, `square_images`)")
-    assert results.report_files.subset_lines(cells[cells["attack"] != "square"]) == []  # every attack on all
-    assert results.report_files.subset_lines(cells[cells["attack"] != "none"]) == []  # no clean cell to compare
+    assert results.subset_lines(cells[cells["attack"] != "square"]) == []  # every attack on all
+    assert results.subset_lines(cells[cells["attack"] != "none"]) == []  # no clean cell to compare
 
 
 def test_overlap_table_is_the_mean_over_the_seeds_explainers():
@@ -426,18 +426,18 @@ def test_overlap_table_is_the_mean_over_the_seeds_explainers():
             ("input_x_gradient", "lrp_eps", 0.996, 1), ("gradient", "lrp_eps", 0.50, 1)]
     overlap = pd.DataFrame([{"method_a": a, "method_b": b, "mean_iou": iou, "min_iou": iou - 0.1, "images": 300,
                              "seed": seed} for a, b, iou, seed in rows])
-    lines = "\n".join(results.report_files.overlap_lines(overlap))
+    lines = "\n".join(results.overlap_lines(overlap))
     assert "over 300 test images, the mean over the explainers (Original models) of seeds 0, 1" in lines
     assert [line for line in lines.splitlines() if line.startswith("| Gradient |")] == [
         "| Gradient | — | 1.000 | 0.450 |"]  # In*Grad vs Gradient: not measured
     assert "(mean IoU 0.9970)" in lines
-    one = "\n".join(results.report_files.overlap_lines(overlap[overlap["seed"] == 1]))
+    one = "\n".join(results.overlap_lines(overlap[overlap["seed"] == 1]))
     assert "by the explainer (Original model) of seed 1 (" in one and "(mean IoU 0.9960)" in one
     # a pair stored the other way round on one seed is the same pair
     flipped = overlap.assign(method_a=["input_x_gradient", "lrp_eps", "lrp_eps", "gradient"],
                              method_b=["lrp_eps", "gradient", "input_x_gradient", "lrp_eps"])
-    assert "(mean IoU 0.9970)" in "\n".join(results.report_files.overlap_lines(flipped))
-    assert "of seed unrecorded" in "\n".join(results.report_files.overlap_lines(overlap.assign(seed=-1)))
+    assert "(mean IoU 0.9970)" in "\n".join(results.overlap_lines(flipped))
+    assert "of seed unrecorded" in "\n".join(results.overlap_lines(overlap.assign(seed=-1)))
 
 
 def test_training_noise_is_set_beside_one_seeds_interval():
@@ -446,12 +446,12 @@ def test_training_noise_is_set_beside_one_seeds_interval():
                     _row("none", "original", "none", "none", 225, n=300, seed=2),
                     _row("lrp_eps", "lrp_eps", "none", "none", 200, n=300),  # one seed: no row
                     _row("none", "original", "fgsm", "before", 100, n=300, seed=1)])  # attacked: not counted
-    lines = "\n".join(results.report_files.seed_noise_lines(cells)).splitlines()
+    lines = "\n".join(results.seed_noise_lines(cells)).splitlines()
     half = 50 * sum(evaluation.wilson_interval(c, 300)[1] - evaluation.wilson_interval(c, 300)[0]
                     for c in (240, 210, 225)) / 3
     row = [line for line in lines if line.startswith("| Original |")]
     assert row == [f"| Original | 3 | 0: 80.0, 1: 70.0, 2: 75.0 | 5.0 | 10.0 | {half:.1f} |"]
-    assert results.report_files.seed_noise_lines(cells[cells["seed"] == 0]) == []  # one seed: nothing to show
+    assert results.seed_noise_lines(cells[cells["seed"] == 0]) == []  # one seed: nothing to show
 
 
 def test_report_opens_with_a_summary_of_clean_accuracy_fidelity_flags_and_time():
@@ -463,7 +463,7 @@ def test_report_opens_with_a_summary_of_clean_accuracy_fidelity_flags_and_time()
                                                     "check": "curve does not fall", "detail": ""}])
     stages = pd.DataFrame({"seed": [0, 0, 1], "stage": ["train", "evaluate", "train"], "runs": [1, 1, 1],
                            "seconds": [600.0, 1200.0, 900.0]})
-    text = "\n".join(results.report_files.summary_lines(cells, results.load_thesis(), masking, stages))
+    text = "\n".join(results.summary_lines(cells, results.load_thesis(), masking, stages))
     low, high = evaluation.wilson_interval(486, 600)  # 80.0% and 82.0%: the pooled count
     assert f"| Original | 81.0 ± 1.4 [{100 * low:.1f}, {100 * high:.1f}] (2 seeds) | 89.67 |" in text
     low, high = evaluation.wilson_interval(210, 300)
@@ -473,5 +473,5 @@ def test_report_opens_with_a_summary_of_clean_accuracy_fidelity_flags_and_time()
         in text
     assert "- Gradient-masking flags: black-box beats white-box: 2 cells; curve does not fall: 1 cell." in text
     assert "- Step work: seed 0 30 min, seed 1 15 min" in text
-    empty = "\n".join(results.report_files.summary_lines(cells, results.load_thesis(), masking.iloc[:0], None))
+    empty = "\n".join(results.summary_lines(cells, results.load_thesis(), masking.iloc[:0], None))
     assert "- Gradient-masking flags: none." in empty and "Step work" not in empty
