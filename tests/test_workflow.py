@@ -382,3 +382,28 @@ def test_reproduction_progress_estimates_the_models_left_from_those_evaluated_he
         "evaluated here; the only such model may have resumed partway)")
     assert progress_line([0.05], 5) == "models evaluated: 1/5 (0.1 min in this reproduction)"  # no pace yet
     assert progress_line([30.0, 50.0], 2) == "models evaluated: 2/2 (80.0 min in this reproduction)"  # none left
+
+
+def test_keep_mask_shift_on_the_quick_store(quick_store):
+    """bench/keep_mask_shift.py: heatmaps recomputed on the same images keep the same pixels; the random
+    control's mask of a moved image is a new random mask, whose IoU with the old one is that of two independent
+    random subsets of k of the n pixels, (k/n)^2 / (2 k/n - (k/n)^2)."""
+    import importlib.util
+
+    import blur
+
+    spec = importlib.util.spec_from_file_location("keep_mask_shift", REPO / "bench" / "keep_mask_shift.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.keep_mask_shift(quick_store["uri"], quick_store["data"], profile="quick", seed=0)
+    iou = result["iou"]
+    assert set(iou) == set(heatmaps.METHODS) and result["eps"] == profiles.attack_params(
+        profiles.resolve("quick"), "fgsm")["eps"]
+    assert all(row["recomputed"]["mean"] == 1.0 for row in iou.values())  # deterministic heatmaps
+    share = blur.kept_pixel_count(result["keep_fraction"], 32, 32) / (32 * 32)
+    independent = share**2 / (2 * share - share**2)
+    assert abs(iou["random"]["fgsm"]["mean"] - independent) < 0.02
+    assert abs(iou["random"]["random signs"]["mean"] - independent) < 0.02
+    assert all(0.0 < row[moved]["mean"] <= 1.0 for row in iou.values() for moved in row)
+    with pytest.raises(SystemExit, match="params.seed = '7'"):
+        module.keep_mask_shift(quick_store["uri"], quick_store["data"], profile="quick", seed=7)

@@ -1,0 +1,112 @@
+"""How far each heatmap's keep mask moves when the image moves by the thesis' FGSM budget.
+
+    PYTHONPATH=. python bench/keep_mask_shift.py --tracking-uri sqlite:////work/thesis-store/mlflow.db \
+        --data ../shared/data/cifar10-jpg --profile thesis --seed 0
+
+BPDA differentiates the heatmap blur with its keep mask held fixed; a defense
+whose mask moves under perturbations of the attack's size is then attacked
+with the wrong gradient, and a query-based attack (Square) can do better.
+This measures the premise. For the profile's explainer (the Original model of
+``--seed``) on the test images, per heatmap method: the keep-mask IoU between
+x and
+
+* ``fgsm``: the FGSM images the reproduction stored for that model (the
+  ``fgsm before original`` attack run at the profile's ``fgsm_eps``: the A(x)
+  that the ``_A`` rows blur);
+* ``random signs``: x moved by the same L-inf budget in random directions
+  (not adversarial, seeded);
+* ``recomputed``: x itself again (1.0 unless the heatmaps are not
+  deterministic).
+
+Reads the tracking store; writes nothing. Prints a Markdown table and JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _run(client, experiment: str, query: str, what: str):
+    runs = client.search_runs([experiment], query + " and attributes.status = 'FINISHED'",
+                              order_by=["attributes.start_time DESC"])
+    if not runs:
+        raise SystemExit(f"error: no finished {what} in the store. Received: filter={query!r}")
+    return runs[0]
+
+
+def keep_mask_shift(tracking_uri: str, data: str, profile: str = "thesis", seed: int = 0,
+                    noise_seed: int = 0) -> dict:
+    """Per heatmap method, mean and quartiles of the keep-mask IoU of x against FGSM(x), random signs, x."""
+    import mlflow
+    import numpy as np
+
+    import blur
+    import heatmaps
+    from workflow import data as workflow_data
+    from workflow import models, profiles, tracking
+
+    settings = profiles.changed(profiles.resolve(profile), seed=seed)
+    mlflow.set_tracking_uri(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name("pixel-importance")
+    if found is None:
+        raise SystemExit(f"error: no experiment 'pixel-importance'. Received: tracking_uri={tracking_uri!r}")
+    experiment = found.experiment_id
+    explainer = _run(client, experiment, f"tags.step = 'train' and tags.variant = 'none' and tags.profile = "
+                     f"'{profile}' and params.seed = '{seed}'", "Original model")
+    eps = profiles.attack_params(settings, "fgsm")["eps"]
+    attacked = [r for r in client.search_runs(
+        [experiment], f"tags.step = 'attack' and tags.attack = 'fgsm' and tags.test_set = 'original' and "
+        f"params.model_run_id = '{explainer.info.run_id}' and attributes.status = 'FINISHED'")
+        if "images" not in r.data.params and float(r.data.params["attack.eps"]) == eps]
+    if not attacked:
+        raise SystemExit(f"error: no stored FGSM run on the original test images at eps={eps} for the Original "
+                         f"model of seed {seed}. Received: tracking_uri={tracking_uri!r}")
+    stored = tracking.load_arrays(attacked[0].info.run_id, "adversarial.npz")
+    x = workflow_data.load(settings, data).split.x_test[stored["indices"]]
+    signs = np.random.default_rng(noise_seed).choice(np.array([-1.0, 1.0], np.float32), size=x.shape)
+    moved = {"fgsm": stored["images"], "random signs": np.clip(x + eps * signs, 0.0, 1.0).astype(np.float32),
+             "recomputed": x}
+    model = models.load(explainer.info.run_id)
+    rows = {}
+    for method in heatmaps.METHODS:
+        params = profiles.heatmap_params(settings, method)
+        reference = heatmaps.compute(model, x, method, **params)
+        rows[method] = {}
+        for name, images in moved.items():
+            iou = blur.keep_mask_iou(reference, heatmaps.compute(model, images, method, **params),
+                                     settings["keep_fraction"])
+            rows[method][name] = {"mean": float(iou.mean()), "q25": float(np.quantile(iou, 0.25)),
+                                  "q75": float(np.quantile(iou, 0.75))}
+    return {"profile": profile, "seed": seed, "eps": eps, "images": int(len(x)),
+            "keep_fraction": settings["keep_fraction"], "explainer_run_id": explainer.info.run_id,
+            "fgsm_run_id": attacked[0].info.run_id, "iou": rows}
+
+
+def main() -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracking-uri", required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--profile", default="thesis")
+    parser.add_argument("--seed", type=int, default=0, help="training seed of the explainer (default 0)")
+    parser.add_argument("--noise-seed", type=int, default=0, help="seed of the random signs (default 0)")
+    args = parser.parse_args()
+    result = keep_mask_shift(args.tracking_uri, args.data, args.profile, args.seed, args.noise_seed)
+    names = list(next(iter(result["iou"].values())))
+    print(f"Keep-mask IoU against x ({result['images']} test images, eps = {result['eps'] * 255:g}/255, "
+          f"seed {result['seed']}; mean [quartiles]):\n")
+    print("| method | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+    for method, row in result["iou"].items():
+        print(f"| {method} | " + " | ".join(f"{row[n]['mean']:.3f} [{row[n]['q25']:.3f}, {row[n]['q75']:.3f}]"
+                                            for n in names) + " |")
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
