@@ -10,13 +10,19 @@ This measures the premise. For the profile's explainer (the Original model of
 ``--seed``) on the test images, per heatmap method: the keep-mask IoU between
 x and
 
-* ``fgsm``: the FGSM images the reproduction stored for that model (the
-  ``fgsm before original`` attack run at the profile's ``fgsm_eps``: the A(x)
-  that the ``_A`` rows blur);
+* ``fgsm on explainer``: the FGSM images the reproduction stored for the
+  explainer (its ``fgsm before original`` attack run at the profile's
+  ``fgsm_eps``, all test images): the perturbation most aligned with a
+  gradient heatmap of that model;
+* ``fgsm on its model``: the FGSM images stored for the model trained on the
+  method's blurred images: the A(x) that this model's ``_A`` rows blur;
 * ``random signs``: x moved by the same L-inf budget in random directions
   (not adversarial, seeded);
 * ``recomputed``: x itself again (1.0 unless the heatmaps are not
   deterministic).
+
+Of two equally large masks with IoU u, a share 2u / (1 + u) of the kept
+pixels stays kept.
 
 Reads the tracking store; writes nothing. Prints a Markdown table and JSON.
 """
@@ -41,42 +47,61 @@ def _run(client, experiment: str, query: str, what: str):
 
 def keep_mask_shift(tracking_uri: str, data: str, profile: str = "thesis", seed: int = 0,
                     noise_seed: int = 0) -> dict:
-    """Per heatmap method, mean and quartiles of the keep-mask IoU of x against FGSM(x), random signs, x."""
+    """Per heatmap method, mean and quartiles of the keep-mask IoU of x against the moved images above."""
     import mlflow
     import numpy as np
 
     import blur
+    import defense
     import heatmaps
     from workflow import data as workflow_data
     from workflow import models, profiles, tracking
 
     settings = profiles.changed(profiles.resolve(profile), seed=seed)
+    loaded = workflow_data.load(settings, data)
     mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.MlflowClient(tracking_uri)
     found = client.get_experiment_by_name("pixel-importance")
     if found is None:
         raise SystemExit(f"error: no experiment 'pixel-importance'. Received: tracking_uri={tracking_uri!r}")
     experiment = found.experiment_id
-    explainer = _run(client, experiment, f"tags.step = 'train' and tags.variant = 'none' and tags.profile = "
-                     f"'{profile}' and params.seed = '{seed}'", "Original model")
+    same = f"tags.profile = '{profile}' and params.seed = '{seed}' and params.data_fingerprint = " \
+           f"'{loaded.fingerprint}'"
     eps = profiles.attack_params(settings, "fgsm")["eps"]
-    attacked = [r for r in client.search_runs(
-        [experiment], f"tags.step = 'attack' and tags.attack = 'fgsm' and tags.test_set = 'original' and "
-        f"params.model_run_id = '{explainer.info.run_id}' and attributes.status = 'FINISHED'")
-        if "images" not in r.data.params and float(r.data.params["attack.eps"]) == eps]
-    if not attacked:
-        raise SystemExit(f"error: no stored FGSM run on the original test images at eps={eps} for the Original "
-                         f"model of seed {seed}. Received: tracking_uri={tracking_uri!r}")
-    stored = tracking.load_arrays(attacked[0].info.run_id, "adversarial.npz")
-    x = workflow_data.load(settings, data).split.x_test[stored["indices"]]
+
+    def fgsm_of(variant: str):
+        """The variant's model and its stored FGSM run on all original test images at the profile's budget."""
+        trained = _run(client, experiment, f"tags.step = 'train' and tags.variant = '{variant}' and {same}",
+                       f"{variant} model of seed {seed} on these images (data={data!r})")
+        attacked = [r for r in client.search_runs(
+            [experiment], f"tags.step = 'attack' and tags.attack = 'fgsm' and tags.test_set = 'original' and "
+            f"params.model_run_id = '{trained.info.run_id}' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"])
+            if "images" not in r.data.params and float(r.data.params["attack.eps"]) == eps]
+        if not attacked:
+            raise SystemExit(f"error: no stored FGSM run on all original test images at eps={eps} for the "
+                             f"{variant} model of seed {seed}. Received: tracking_uri={tracking_uri!r}")
+        return trained, tracking.load_arrays(attacked[0].info.run_id, "adversarial.npz")
+
+    explainer, on_explainer = fgsm_of("none")
+    x = loaded.split.x_test
+    if not np.array_equal(on_explainer["indices"], np.arange(len(x))):
+        raise SystemExit(f"error: the stored FGSM images are not the whole test set. Received: "
+                         f"indices={on_explainer['indices'][:5]}...")
     signs = np.random.default_rng(noise_seed).choice(np.array([-1.0, 1.0], np.float32), size=x.shape)
-    moved = {"fgsm": stored["images"], "random signs": np.clip(x + eps * signs, 0.0, 1.0).astype(np.float32),
-             "recomputed": x}
+    shared = {"fgsm on explainer": on_explainer["images"],
+              "random signs": np.clip(x + eps * signs, 0.0, 1.0).astype(np.float32), "recomputed": x}
+    own_variant = {record.heatmap: variant for variant, record in defense.variants().items() if record.heatmap}
     model = models.load(explainer.info.run_id)
     rows = {}
     for method in heatmaps.METHODS:
         params = profiles.heatmap_params(settings, method)
         reference = heatmaps.compute(model, x, method, **params)
+        moved = dict(shared)
+        if method in own_variant:
+            moved = {"fgsm on explainer": shared["fgsm on explainer"],
+                     "fgsm on its model": fgsm_of(own_variant[method])[1]["images"],
+                     **{k: v for k, v in shared.items() if k != "fgsm on explainer"}}
         rows[method] = {}
         for name, images in moved.items():
             iou = blur.keep_mask_iou(reference, heatmaps.compute(model, images, method, **params),
@@ -85,7 +110,7 @@ def keep_mask_shift(tracking_uri: str, data: str, profile: str = "thesis", seed:
                                   "q75": float(np.quantile(iou, 0.75))}
     return {"profile": profile, "seed": seed, "eps": eps, "images": int(len(x)),
             "keep_fraction": settings["keep_fraction"], "explainer_run_id": explainer.info.run_id,
-            "fgsm_run_id": attacked[0].info.run_id, "iou": rows}
+            "data_fingerprint": loaded.fingerprint, "iou": rows}
 
 
 def main() -> dict:
@@ -97,13 +122,13 @@ def main() -> dict:
     parser.add_argument("--noise-seed", type=int, default=0, help="seed of the random signs (default 0)")
     args = parser.parse_args()
     result = keep_mask_shift(args.tracking_uri, args.data, args.profile, args.seed, args.noise_seed)
-    names = list(next(iter(result["iou"].values())))
+    names = list(dict.fromkeys(name for row in result["iou"].values() for name in row))
     print(f"Keep-mask IoU against x ({result['images']} test images, eps = {result['eps'] * 255:g}/255, "
           f"seed {result['seed']}; mean [quartiles]):\n")
     print("| method | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
     for method, row in result["iou"].items():
         print(f"| {method} | " + " | ".join(f"{row[n]['mean']:.3f} [{row[n]['q25']:.3f}, {row[n]['q75']:.3f}]"
-                                            for n in names) + " |")
+                                            if n in row else "—" for n in names) + " |")
     print(json.dumps(result, indent=2))
     return result
 

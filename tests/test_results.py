@@ -164,7 +164,7 @@ def test_fidelity_summary_on_known_differences(tmp_path):
 
 
 def test_notebook_rebuilds_tables_equal_to_logged_metrics(quick_store, tmp_path):
-    papermill = pytest.importorskip("papermill")
+    import papermill  # in the test extra: a missing install fails here rather than skipping the test
     output = tmp_path / "notebook"
     papermill.execute_notebook(str(REPO / "notebooks" / "results.ipynb"), str(tmp_path / "executed.ipynb"),
                                parameters={"tracking_uri": quick_store["uri"], "profile": "quick",
@@ -215,6 +215,9 @@ def test_notebook_rebuilds_tables_equal_to_logged_metrics(quick_store, tmp_path)
                 shown[figure_call] = sum("image/png" in out.get("data", {}) for out in cell["outputs"])
     # figures show as images in the notebook, not as "<Figure size ...>"
     assert shown == {"fidelity_figure": 1, "curve_figure": len(results.model_labels()), "forest_figure": 1}
+    summary = [out["data"]["text/markdown"] for cell in executed["cells"] if cell["cell_type"] == "code"
+               and "summary_lines" in "".join(cell["source"]) for out in cell["outputs"] if "data" in out]
+    assert len(summary) == 1 and "## Summary" in "".join(summary[0]) and "| Original |" in "".join(summary[0])
 
 
 def test_report_entry_point_writes_and_logs_everything(quick_store, tmp_path):
