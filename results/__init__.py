@@ -11,7 +11,7 @@ from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
 from results.figures import bar_figure, curve_figure, heatmap_gallery
 from results.masking import masking_flags
 from results.report_files import write_report
-from results.report_sections import (coverage_lines, overlap_lines, own_clean_cells, seed_noise_lines,
+from results.report_sections import (coverage_lines, overlap_lines, own_clean_cells, seed_noise_lines, sizes_lines,
                                      subset_lines, summary_lines)
 from results.stage_times import collect_stage_runs, stage_table, stage_times
 from results.tables import (cell_summary, column_labels, model_labels, model_table, row_label, row_labels,
@@ -51,6 +51,7 @@ __all__ = [
     "overlap_lines",
     "own_clean_cells",
     "seed_noise_lines",
+    "sizes_lines",
     "subset_lines",
     "summary_lines",
     "write_report",

@@ -133,6 +133,8 @@ def _mark_killed(runs) -> list[str]:
 def _retry_while_busy(action, attempts: int, wait: float):
     """``action()``, called again after ``wait`` seconds while it raises (a busy store: an interrupted
     transaction may hold SQLite's lock for a moment), at most ``attempts`` times; the last error propagates."""
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1. Received: attempts={attempts!r}")
     for attempt in range(attempts):
         try:
             return action()
