@@ -23,10 +23,9 @@ from results.text_tables import latex, markdown, signed
 from results.thesis import load_thesis, thesis_difference, thesis_table
 
 
-def _fidelity(cells: pd.DataFrame, thesis: pd.DataFrame, folder: Path, written: list[Path]) -> list[str]:
-    """The fidelity summary and the ours-vs-thesis scatter; returns the report's lines for them."""
-    compared = compared_cells(cells, thesis)
-    summary = fidelity_summary(compared)
+def _fidelity(compared: pd.DataFrame, summary: pd.DataFrame, folder: Path, written: list[Path]) -> list[str]:
+    """The fidelity summary and the ours-vs-thesis scatter of the compared cells (:func:`results.compared_cells`);
+    returns the report's lines for them."""
     compared.to_csv(folder / "thesis_comparison.csv", index=False)
     summary.to_csv(folder / "fidelity.csv", index=False)
     figure = fidelity_figure(compared)
@@ -125,10 +124,12 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
              "FGSM / NewtonFool: blur before the attack; _A: blur after it; adaptive: the attack sees the blur "
              "(BPDA). — = not measured.", ""]
     masking = masking_flags(cells, curves) if masking is None else masking
+    compared = compared_cells(cells, thesis)  # seconds on a full grid: once, for the summary and the section
+    fidelity = fidelity_summary(compared)
     lines += coverage_lines(cells)
-    lines += summary_lines(cells, thesis, masking, stages)
+    lines += summary_lines(cells, thesis, fidelity, masking, stages)
     lines += subset_lines(cells)
-    lines += _fidelity(cells, thesis, folder, written)
+    lines += _fidelity(compared, fidelity, folder, written)
     lines += seed_noise_lines(cells)
     labels = model_labels()
     for variant in [v for v in labels if v in set(cells["variant"])]:

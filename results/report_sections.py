@@ -9,7 +9,6 @@ import pandas as pd
 import attacks
 import defense
 from evaluation.grid import CLEAN
-from results.fidelity import compared_cells, fidelity_summary
 from results.tables import cell_summary, column_labels, format_cell, model_labels, size_table, unbounded_attacks
 from results.text_tables import markdown
 from results.thesis import thesis_accuracy
@@ -34,10 +33,10 @@ def own_clean_cells(cells: pd.DataFrame, variant: str) -> pd.DataFrame:
     return cells[(cells["variant"] == variant) & (cells["test_set"] == own) & (cells["attack"] == CLEAN)]
 
 
-def summary_lines(cells: pd.DataFrame, thesis: pd.DataFrame, masking: pd.DataFrame,
+def summary_lines(cells: pd.DataFrame, thesis: pd.DataFrame, fidelity: pd.DataFrame, masking: pd.DataFrame,
                   stages: pd.DataFrame | None) -> list[str]:
-    """The report's opening: each model's clean accuracy on its own test set beside the thesis', the fidelity in
-    one line, the gradient-masking flags by check, the step work per seed."""
+    """The report's opening: each model's clean accuracy on its own test set beside the thesis', the fidelity
+    (:func:`results.fidelity_summary`) in one line, the gradient-masking flags by check, the step work per seed."""
     labels, columns = model_labels(), column_labels()
     rows = []
     for variant in [v for v in labels if v in set(cells["variant"])]:
@@ -47,7 +46,7 @@ def summary_lines(cells: pd.DataFrame, thesis: pd.DataFrame, masking: pd.DataFra
         rows.append({"model": labels[variant], "clean, own test set (%)": format_cell(cell_summary(clean)),
                      "thesis (%)": "—" if pd.isna(theirs) else f"{theirs:.2f}"})
     lines = ["## Summary", "", markdown(pd.DataFrame(rows).set_index("model"), "model"), ""]
-    overall = fidelity_summary(compared_cells(cells, thesis)).set_index("row_kind")
+    overall = fidelity.set_index("row_kind")
     if "all" in overall.index and overall.loc["all", "cells"] > 0:
         row = overall.loc["all"]
         scaled = ("" if pd.isna(row["mean_abs_difference_scaled"]) else

@@ -466,7 +466,9 @@ def test_report_opens_with_a_summary_of_clean_accuracy_fidelity_flags_and_time()
                                                     "check": "curve does not fall", "detail": ""}])
     stages = pd.DataFrame({"seed": [0, 0, 1], "stage": ["train", "evaluate", "train"], "runs": [1, 1, 1],
                            "seconds": [600.0, 1200.0, 900.0]})
-    text = "\n".join(results.summary_lines(cells, results.load_thesis(), masking, stages))
+    thesis = results.load_thesis()
+    fidelity = results.fidelity_summary(results.compared_cells(cells, thesis))
+    text = "\n".join(results.summary_lines(cells, thesis, fidelity, masking, stages))
     low, high = evaluation.wilson_interval(486, 600)  # 80.0% and 82.0%: the pooled count
     assert f"| Original | 81.0 ± 1.4 [{100 * low:.1f}, {100 * high:.1f}] (2 seeds) | 89.67 |" in text
     low, high = evaluation.wilson_interval(210, 300)
@@ -476,5 +478,5 @@ def test_report_opens_with_a_summary_of_clean_accuracy_fidelity_flags_and_time()
         in text
     assert "- Gradient-masking flags: black-box beats white-box: 2 cells; curve does not fall: 1 cell." in text
     assert "- Step work: seed 0 30 min, seed 1 15 min" in text
-    empty = "\n".join(results.summary_lines(cells, results.load_thesis(), masking.iloc[:0], None))
+    empty = "\n".join(results.summary_lines(cells, thesis, fidelity, masking.iloc[:0], None))
     assert "- Gradient-masking flags: none." in empty and "Step work" not in empty
