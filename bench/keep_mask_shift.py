@@ -89,19 +89,17 @@ def keep_mask_shift(tracking_uri: str, data: str, profile: str = "thesis", seed:
         raise SystemExit(f"error: the stored FGSM images are not the whole test set. Received: "
                          f"indices={on_explainer['indices'][:5]}...")
     signs = np.random.default_rng(noise_seed).choice(np.array([-1.0, 1.0], np.float32), size=x.shape)
-    shared = {"fgsm on explainer": on_explainer["images"],
-              "random signs": np.clip(x + eps * signs, 0.0, 1.0).astype(np.float32), "recomputed": x}
+    randomly_moved = np.clip(x + eps * signs, 0.0, 1.0).astype(np.float32)
     own_variant = {record.heatmap: variant for variant, record in defense.variants().items() if record.heatmap}
     model = models.load(explainer.info.run_id)
     rows = {}
     for method in heatmaps.METHODS:
         params = profiles.heatmap_params(settings, method)
         reference = heatmaps.compute(model, x, method, **params)
-        moved = dict(shared)
-        if method in own_variant:
-            moved = {"fgsm on explainer": shared["fgsm on explainer"],
-                     "fgsm on its model": fgsm_of(own_variant[method])[1]["images"],
-                     **{k: v for k, v in shared.items() if k != "fgsm on explainer"}}
+        on_its_model = ({"fgsm on its model": fgsm_of(own_variant[method])[1]["images"]}
+                        if method in own_variant else {})
+        moved = {"fgsm on explainer": on_explainer["images"], **on_its_model, "random signs": randomly_moved,
+                 "recomputed": x}
         rows[method] = {}
         for name, images in moved.items():
             iou = blur.keep_mask_iou(reference, heatmaps.compute(model, images, method, **params),
