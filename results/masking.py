@@ -20,11 +20,14 @@ where logged): FGSM at 8/255 beside PGD at 0.3/255 says nothing of masking.
 * ``curve does not fall``: under adaptive PGD the accuracy at 16/255 stays
   above 10%; an L-inf budget of 16/255 breaks every undefended CIFAR-10 model.
 * ``iterative weaker than one step``: adaptive PGD leaves higher accuracy than
-  adaptive FGSM at the same budget by more than one image (1/n): the stronger
-  attack did not converge. Where it also leaves more than the clean accuracy,
-  its gradient does not describe the defended model at all, and the flag says
-  so: a defense that changes with its input needs an attack over that
-  randomness (EOT), not BPDA alone.
+  adaptive FGSM at the same budget: the stronger attack did not converge.
+  Paired like the black-box check: on the same images, every seed pooled,
+  the images FGSM broke and PGD did not against the other way round, exact
+  McNemar p < ALPHA after Holm over the PGD cells. Without outcomes, by more
+  than one image (1/n). Where PGD also leaves more than the clean accuracy
+  (on the same images), its gradient does not describe the defended model at
+  all, and the flag says so: a defense that changes with its input needs an
+  attack over that randomness (EOT), not BPDA alone.
 """
 
 from __future__ import annotations
@@ -89,29 +92,43 @@ def _on_images(outcome: dict, metric: str, images: np.ndarray) -> np.ndarray | N
     return values[[position[int(index)] for index in images]]
 
 
+def _pooled(outcomes: Outcomes, variant: str, seeds, anchor: str, metrics: list[str]
+            ) -> tuple[np.ndarray, dict[str, np.ndarray | None], int] | None:
+    """On the images metric ``anchor`` ran on (all test images, or its ``indices:`` subset), the seeds' images one
+    after another (the seeds whose outcomes hold ``anchor``): (anchor's per-image "correct"; per metric the same,
+    None where some seed did not measure it on all of those images; the number of seeds). None when no seed
+    holds ``anchor``."""
+    measured = []
+    for seed in seeds:
+        outcome = outcomes.get((variant, int(seed)), {})
+        if anchor not in outcome:
+            continue
+        images = np.asarray(outcome.get(f"indices:{anchor}", np.arange(np.asarray(outcome[anchor]).size))).reshape(-1)
+        measured.append((_on_images(outcome, anchor, images),
+                         {metric: _on_images(outcome, metric, images) for metric in metrics}))
+    if not measured or any(right is None for right, _ in measured):
+        return None
+    return (np.concatenate([right for right, _ in measured]),
+            {metric: None if any(rights[metric] is None for _, rights in measured)
+             else np.concatenate([rights[metric] for _, rights in measured]) for metric in metrics},
+            len(measured))
+
+
 def paired_on_black_box_images(outcomes: Outcomes, variant: str, seeds, test_set: str, black: str,
                                whites: list[str]) -> tuple[list[str], np.ndarray, np.ndarray, int] | None:
     """On the images the black-box attack ran on, the seeds' images one after another (the seeds whose outcomes
     hold the black-box cell): (the white-box attacks measured on all of them; per image, right under every one
     of those, i.e. no white-box attack broke it; right under the black-box attack; the number of seeds). None
     when no seed has the black-box cell's outcomes or no white-box attack lines up with it."""
-    black_metric = metric_name(test_set, black, "adaptive")
-    measured = []
-    for seed in seeds:
-        outcome = outcomes.get((variant, int(seed)), {})
-        if black_metric not in outcome:
-            continue
-        images = np.asarray(outcome.get(f"indices:{black_metric}",
-                                        np.arange(np.asarray(outcome[black_metric]).size))).reshape(-1)
-        measured.append((_on_images(outcome, black_metric, images),
-                         {white: _on_images(outcome, metric_name(test_set, white, "adaptive"), images)
-                          for white in whites}))
-    usable = [white for white in whites if measured and all(
-        black_right is not None and rights[white] is not None for black_right, rights in measured)]
+    metric = {white: metric_name(test_set, white, "adaptive") for white in whites}
+    found = _pooled(outcomes, variant, seeds, metric_name(test_set, black, "adaptive"), list(metric.values()))
+    if found is None:
+        return None
+    black_right, rights, seeds_used = found
+    usable = [white for white in whites if rights[metric[white]] is not None]
     if not usable:
         return None
-    white_right = np.concatenate([np.logical_and.reduce([rights[w] for w in usable]) for _, rights in measured])
-    return usable, white_right, np.concatenate([black_right for black_right, _ in measured]), len(measured)
+    return usable, np.logical_and.reduce([rights[metric[w]] for w in usable]), black_right, seeds_used
 
 
 def black_box_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None) -> list[dict]:
@@ -165,26 +182,61 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
-def strength_flags(cells: pd.DataFrame, strong: str = "pgd", weak: str = "fgsm") -> list[dict]:
+def strength_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None, strong: str = "pgd",
+                   weak: str = "fgsm") -> list[dict]:
     summaries = _summaries(cells)
-    flags = []
+    seeds = cells.groupby(["variant", "test_set", "attack", "order"], sort=False)["seed"].unique()
+    flags, paired = [], []
     for (variant, test_set, attack, order), s in summaries.items():
         if attack != strong or order != "adaptive" or s["mean"] is None:
             continue
         other = summaries.get((variant, test_set, weak, "adaptive"))
         if other is None or other["mean"] is None or not s["n"] or not _same_budget(s, other):
             continue
+        weak_metric, clean_metric = metric_name(test_set, weak, "adaptive"), metric_name(test_set, CLEAN, CLEAN_ORDER)
+        found = _pooled(outcomes or {}, variant, seeds[(variant, test_set, attack, order)],
+                        metric_name(test_set, strong, "adaptive"), [weak_metric, clean_metric])
+        if found is not None and found[1][weak_metric] is not None:  # image by image, every seed pooled
+            strong_right, rights, seeds_used = found
+            weak_right, clean_right = rights[weak_metric], rights[clean_metric]
+            only_weak = int((strong_right & ~weak_right).sum())  # FGSM broke it, PGD did not
+            only_strong = int((~strong_right & weak_right).sum())
+            paired.append({"variant": variant, "test_set": test_set, "n": int(strong_right.size),
+                           "seeds": seeds_used, "strong_accuracy": float(strong_right.mean()),
+                           "weak_accuracy": float(weak_right.mean()),
+                           "clean_accuracy": None if clean_right is None else float(clean_right.mean()),
+                           "only_weak": only_weak, "only_strong": only_strong,
+                           "p": mcnemar_exact(only_weak, only_strong)})
+            continue
         if s["mean"] > other["mean"] + 1 / s["n"] + 1e-12:
             detail = (f"{attacks.get(strong).label} adaptive {100 * s['mean']:.1f}% > "
-                      f"{attacks.get(weak).label} adaptive {100 * other['mean']:.1f}% + 1/{s['n']}")
+                      f"{attacks.get(weak).label} adaptive {100 * other['mean']:.1f}% + 1/{s['n']} "
+                      "(no per-image outcomes pair them)")
             clean = summaries.get((variant, test_set, CLEAN, CLEAN_ORDER))
             if clean is not None and clean["mean"] is not None and s["mean"] > clean["mean"] + 1 / s["n"] + 1e-12:
-                detail += (f"; above clean accuracy {100 * clean['mean']:.1f}%: the gradient does not describe "
-                           "the defended model (a defense that changes with its input, such as a mask drawn "
-                           "from a hash of the image, needs an attack over that randomness, EOT, not BPDA)")
+                detail += _above_clean(clean["mean"])
             flags.append({"variant": variant, "test_set": test_set, "check": "iterative weaker than one step",
                           "detail": detail})
+    adjusted = holm([test["p"] for test in paired]) if paired else []
+    for test, p in zip(paired, adjusted):
+        if p < ALPHA and test["strong_accuracy"] > test["weak_accuracy"]:
+            strong_label, weak_label = attacks.get(strong).label, attacks.get(weak).label
+            detail = (f"{strong_label} adaptive {100 * test['strong_accuracy']:.1f}% > {weak_label} adaptive "
+                      f"{100 * test['weak_accuracy']:.1f}% on the same {test['n']} images "
+                      f"({_count(test['seeds'], 'seed')}): {test['only_weak']} broken by {weak_label} only, "
+                      f"{test['only_strong']} by {strong_label} only; exact McNemar p = {p:.2g} (Holm over "
+                      f"{_count(len(paired), strong_label + ' cell')})")
+            if test["clean_accuracy"] is not None and test["strong_accuracy"] > test["clean_accuracy"]:
+                detail += _above_clean(test["clean_accuracy"])
+            flags.append({"variant": test["variant"], "test_set": test["test_set"],
+                          "check": "iterative weaker than one step", "detail": detail})
     return flags
+
+
+def _above_clean(clean: float) -> str:
+    return (f"; above clean accuracy {100 * clean:.1f}%: the gradient does not describe "
+            "the defended model (a defense that changes with its input, such as a mask drawn "
+            "from a hash of the image, needs an attack over that randomness, EOT, not BPDA)")
 
 
 def curve_flags(curves: pd.DataFrame, attack: str = "pgd", order: str = "adaptive",
@@ -206,8 +258,8 @@ def curve_flags(curves: pd.DataFrame, attack: str = "pgd", order: str = "adaptiv
 def masking_flags(cells: pd.DataFrame, curves: pd.DataFrame | None = None,
                   outcomes: Outcomes | None = None) -> pd.DataFrame:
     """Every flag of the three checks, one row per flagged cell (empty: nothing flagged); with ``outcomes``
-    (:func:`results.collect_outcomes`) the black-box check is paired on the same images."""
-    flags = black_box_flags(cells, outcomes) + strength_flags(cells)
+    (:func:`results.collect_outcomes`) the black-box and strength checks are paired on the same images."""
+    flags = black_box_flags(cells, outcomes) + strength_flags(cells, outcomes)
     if curves is not None:
         flags += curve_flags(curves)
     return pd.DataFrame(flags, columns=COLUMNS)

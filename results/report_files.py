@@ -67,8 +67,9 @@ def _masking(flags: pd.DataFrame, folder: Path, written: list[Path]) -> list[str
              "image, every seed's images pooled: exact McNemar, Holm-corrected over the Square cells; where no "
              "per-image outcomes were logged, by more than both 95% intervals allow); when adaptive PGD at "
              "16/255 leaves more than 10% accuracy on a robustness curve; or when adaptive PGD does worse "
-             "than adaptive FGSM at the same budget by more than one image. A flag means the white-box numbers "
-             "of that cell overstate robustness.", ""]
+             "than adaptive FGSM at the same budget (paired in the same way: the images FGSM broke and PGD did "
+             "not against the other way round, Holm over the PGD cells; without outcomes, by more than one "
+             "image). A flag means the white-box numbers of that cell overstate robustness.", ""]
     if flags.empty:
         return lines + ["No cell flagged.", ""]
     shown = flags.assign(variant=flags["variant"].map(lambda v: model_labels().get(v, v)),

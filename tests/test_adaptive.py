@@ -13,6 +13,7 @@ import evaluation
 import results
 from attacks.estimator import CompiledClassifier
 from defense import TestTransform
+from evaluation.grid import metric_name
 
 
 def _accuracy(model, images, labels) -> float:
@@ -235,6 +236,73 @@ def test_strength_flag_on_known_cells():
     assert "above clean accuracy 39.0%" in results.masking_flags(above)["detail"].iloc[0]  # it raised it: EOT
     cells.loc[cells["attack"] == "pgd", "accuracy"] = 0.41  # within one image of FGSM: not flagged
     assert results.masking_flags(cells).empty
+
+
+def _strength_case(by_seed: dict, variant: str = "gradient"):
+    """Cells and outcomes of one model's clean, FGSM and PGD adaptive cells on its own test set, per seed:
+    ``by_seed[seed]`` maps "none" / "fgsm" / "pgd" -> per-image "correct" on all test images."""
+    rows, outcomes = [], {}
+    for seed, rights in by_seed.items():
+        outcome = outcomes.setdefault((variant, seed), {})
+        for attack, right in rights.items():
+            outcome[metric_name(variant, attack, "none" if attack == "none" else "adaptive")] = right
+            result = evaluation.accuracy(np.asarray(right, dtype=int), np.ones(len(right), dtype=int))
+            rows.append({"variant": variant, "seed": seed, "test_set": variant, "attack": attack,
+                         "order": "none" if attack == "none" else "adaptive", "accuracy": result.value,
+                         "correct": result.correct, "n": result.n, "ci95_low": result.low, "ci95_high": result.high,
+                         "eps": None if attack == "none" else 0.3 / 255})
+    return pd.DataFrame(rows), outcomes
+
+
+def _swapped(right: np.ndarray, broken: int, mended: int) -> np.ndarray:
+    """``right`` with its first ``broken`` right images made wrong and its first ``mended`` wrong ones right."""
+    out = right.copy()
+    out[np.flatnonzero(right)[:broken]] = False
+    out[np.flatnonzero(~right)[:mended]] = True
+    return out
+
+
+def test_strength_check_is_paired_on_the_same_images():
+    clean = np.arange(300) < 240
+    fgsm = np.arange(300) < 200
+    # PGD leaves 4 images more than FGSM (the unpaired rule flags it), but it also breaks 16 that FGSM left:
+    # 20 against 16 discordant images is no evidence that it is the weaker attack
+    noisy = _swapped(fgsm, 16, 20)
+    cells, outcomes = _strength_case({0: {"none": clean, "fgsm": fgsm, "pgd": noisy}})
+    unpaired = results.masking_flags(cells)
+    assert list(unpaired["check"]) == ["iterative weaker than one step"]
+    assert "(no per-image outcomes pair them)" in unpaired["detail"].iloc[0]
+    assert results.masking_flags(cells, outcomes=outcomes).empty
+
+    # 10 images FGSM broke and PGD did not, none the other way: exact p = 2 / 2**10
+    weaker = _swapped(fgsm, 0, 10)
+    cells, outcomes = _strength_case({0: {"none": clean, "fgsm": fgsm, "pgd": weaker}})
+    flags = results.masking_flags(cells, outcomes=outcomes)
+    assert list(flags["check"]) == ["iterative weaker than one step"]
+    assert flags["detail"].iloc[0] == ("PGD adaptive 70.0% > FGSM adaptive 66.7% on the same 300 images (1 seed): "
+                                       "10 broken by FGSM only, 0 by PGD only; exact McNemar p = 0.002 (Holm over "
+                                       "1 PGD cell)")
+    # above the clean accuracy of the same images: the gradient does not describe the model
+    cells, outcomes = _strength_case({0: {"none": np.arange(300) < 205, "fgsm": fgsm, "pgd": weaker}})
+    assert "; above clean accuracy 68.3%: the gradient does not describe" in (
+        results.masking_flags(cells, outcomes=outcomes)["detail"].iloc[0])
+
+
+def test_strength_check_pools_seeds_and_corrects_with_holm():
+    fgsm = np.arange(300) < 150
+    # per seed 5 of 5 discordant images (p = 0.0625 each, no flag alone); pooled 10 of 10: p = 0.002
+    by_seed = {seed: {"fgsm": fgsm, "pgd": _swapped(fgsm, 0, 5)} for seed in (0, 1)}
+    cells, outcomes = _strength_case(by_seed)
+    assert results.masking_flags(cells.query("seed == 0"), outcomes=outcomes).empty
+    flags = results.masking_flags(cells, outcomes=outcomes)
+    assert "on the same 600 images (2 seeds): 10 broken by FGSM only" in flags["detail"].iloc[0]
+    # with a second cell of p = 0.0625 beside it Holm doubles 0.002: still flagged; the second is not
+    other = _strength_case({0: {"fgsm": fgsm, "pgd": _swapped(fgsm, 0, 5)}}, variant="pgd")
+    flags = results.masking_flags(pd.concat([cells, other[0]]), outcomes={**outcomes, **other[1]})
+    assert list(flags["variant"]) == ["gradient"] and "p = 0.0039 (Holm over 2 PGD cells)" in flags["detail"].iloc[0]
+    # a seed without outcomes drops out of the pairing (the unpaired rule would flag 51.7% > 50.0% + 1/300)
+    del outcomes[("gradient", 1)]
+    assert results.masking_flags(cells, outcomes=outcomes).empty
 
 
 def test_masking_checks_compare_attacks_only_at_the_same_budget():
