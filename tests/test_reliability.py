@@ -144,6 +144,40 @@ def test_an_interrupt_that_surfaces_as_a_store_error_still_ends_the_run_killed(t
                         "interrupted, store busy": "KILLED"}
 
 
+def test_logging_a_dataset_retries_once_when_another_worker_registered_it(tmp_path, monkeypatch):
+    from workflow import tracking
+
+    tracking.configure(_store(tmp_path))
+    dataset = mlflow.data.from_numpy(np.zeros((4, 2), dtype=np.float32), targets=np.arange(4), name="tiny")
+    real_log_input, calls = mlflow.log_input, []
+
+    def taken_once(dataset, context):
+        calls.append(context)
+        if len(calls) == 1:  # the unique key another worker took a moment ago
+            raise mlflow.exceptions.MlflowException("UNIQUE constraint failed: datasets.experiment_id")
+        real_log_input(dataset, context=context)
+
+    monkeypatch.setattr(mlflow, "log_input", taken_once)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    with mlflow.start_run() as run:
+        tracking.log_input(dataset, context="training")
+    assert calls == ["training", "training"]
+    inputs = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
+    assert [(i.dataset.name, i.tags[0].value) for i in inputs] == [("tiny", "training")]
+
+    def always_broken(dataset, context):
+        calls.append(context)
+        raise mlflow.exceptions.MlflowException("the store is gone")
+
+    monkeypatch.setattr(mlflow, "log_input", always_broken)
+    calls.clear()
+    with mlflow.start_run(), pytest.raises(mlflow.exceptions.MlflowException, match="the store is gone"):
+        tracking.log_input(dataset, context="training")
+    assert calls == ["training", "training"]  # one retry, then the error propagates
+    with pytest.raises(ValueError, match="Received: attempts=0"):
+        tracking._retry_while_busy(lambda: None, attempts=0, wait=0.0)
+
+
 # ---------------------------------------------------------------- interruption and resume
 
 

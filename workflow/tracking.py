@@ -280,11 +280,7 @@ def log_input(dataset, context: str) -> None:
 
     (Two workers logging one dataset at once violate the store's unique key; the retry finds it.)
     """
-    try:
-        mlflow.log_input(dataset, context=context)
-    except mlflow.exceptions.MlflowException:
-        time.sleep(1.0)
-        mlflow.log_input(dataset, context=context)
+    _retry_while_busy(lambda: mlflow.log_input(dataset, context=context), attempts=2, wait=1.0)
 
 
 def log_arrays(filename: str, **arrays: np.ndarray) -> None:
