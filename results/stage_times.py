@@ -15,6 +15,15 @@ on the original test set (``square on original``: there every order is the
 attack itself) and one per order on the blurred test sets (``newtonfool
 before``), ``curves`` (the robustness-curve points) and ``evaluate`` (its own
 part: predictions, logging).
+
+:func:`thesis_stages` names the stages the thesis' own tables need (training,
+heatmaps, the evaluate step's own part, and the attack stages whose table rows
+the thesis has: FGSM and NewtonFool on the original test set, before and after
+the blur); the table's ``thesis' stages`` row sums them, so a reader sees how
+much of a seed's time the checks beyond the thesis take (adaptive attacks,
+PGD, Square, transfer, curves, overlap). Those stages still include the
+controls the thesis did not train (Blur, Random) and the Random control's
+test set, where a seed ran them.
 """
 
 from __future__ import annotations
@@ -28,12 +37,14 @@ import attacks
 import defense
 from evaluation import ORDERS
 from results.collect import finished_runs
+from results.tables import row_label
 from workflow import profiles, tracking
 
 STEP_STAGES = ("train", "heatmaps", "overlap", "evaluate")
 CURVE_STAGE = "curves"
 _CURVE_POINT = re.compile(r"-eps[0-9.e+-]+$")  # attack step names of curve points end in -eps<budget x 255>
 COLUMNS = ("run_id", "parent_run_id", "seed", "stage", "seconds")
+THESIS_ROW = "thesis' stages"  # the stage table's subtotal row
 
 
 ORIGINAL = "original"  # the test set without a blur
@@ -82,14 +93,33 @@ def stage_order() -> list[str]:
             CURVE_STAGE, "evaluate"]
 
 
-def stage_table(times: pd.DataFrame) -> pd.DataFrame:
-    """Minutes per stage (rows) and seed (columns ``seed N``), with a ``total`` row; text cells."""
+def thesis_stages(thesis_rows) -> list[str]:
+    """The stages the thesis' tables need, in the order of the work: training, heatmaps, the evaluate step's own
+    part, and every attack stage whose table row (:func:`results.tables.row_label`) is among ``thesis_rows``
+    (the ``row`` column of :func:`results.load_thesis`): "fgsm before" for the row "FGSM", "fgsm on original"
+    when any of the attack's rows is the thesis'."""
+    rows = set(thesis_rows)
+    wanted = {"train", "heatmaps", "evaluate"}
+    for attack in attacks.ATTACKS:
+        orders = [order for order in ORDERS if row_label(attack, order) in rows]
+        wanted |= {f"{attack} {order}" for order in orders} | ({f"{attack} on {ORIGINAL}"} if orders else set())
+    return [stage for stage in stage_order() if stage in wanted]
+
+
+def stage_table(times: pd.DataFrame, thesis_rows=None) -> pd.DataFrame:
+    """Minutes per stage (rows) and seed (columns ``seed N``), with a ``total`` row and, given the thesis' table
+    rows (see :func:`thesis_stages`), a ``thesis' stages`` row under it; text cells."""
     minutes = times.pivot_table(index="stage", columns="seed", values="seconds", aggfunc="sum") / 60.0
     order = stage_order()
     minutes = minutes.reindex([stage for stage in order if stage in minutes.index]
                               + sorted(set(minutes.index) - set(order)))
     minutes.columns = [f"seed {seed}" for seed in minutes.columns]
-    minutes.loc["total"] = minutes.sum()
+    total = minutes.sum()
+    if thesis_rows is not None:
+        thesis = minutes.loc[[stage for stage in thesis_stages(thesis_rows) if stage in minutes.index]].sum()
+    minutes.loc["total"] = total
+    if thesis_rows is not None:
+        minutes.loc[THESIS_ROW] = thesis
     return minutes.apply(lambda column: column.map(lambda m: "—" if pd.isna(m) else f"{m:.1f}"))
 
 

@@ -311,6 +311,27 @@ def test_stage_times_count_nested_steps_once():
     assert stage_order().index("square on original") < stage_order().index("square adaptive")
 
 
+def test_the_thesis_stages_are_those_its_table_rows_need():
+    from results.stage_times import THESIS_ROW, thesis_stages
+    rows = set(results.load_thesis()["row"])
+    stages = thesis_stages(rows)
+    # by hand from the thesis' rows FGSM, FGSM_A, NewtonFool, NewtonFool_A
+    assert set(stages) == {"train", "heatmaps", "evaluate", "fgsm on original", "fgsm before", "fgsm after",
+                           "newtonfool on original", "newtonfool before", "newtonfool after"}
+    assert thesis_stages({"FGSM_A"}) == ["train", "heatmaps", "fgsm on original", "fgsm after", "evaluate"]
+    runs = pd.DataFrame(
+        [("t0", "entry", 0, "train", 60.0), ("e0", "entry", 0, "evaluate", 600.0),
+         ("a0", "e0", 0, "newtonfool before", 120.0), ("a1", "e0", 0, "pgd adaptive", 240.0),
+         ("a2", "e0", 0, "square adaptive", 60.0), ("c0", "e0", 0, "curves", 30.0)],
+        columns=list(STAGE_COLUMNS))
+    times = results.stage_times(runs)
+    table = results.stage_table(times, rows)
+    # thesis' stages: train 60 + newtonfool 120 + evaluate's own 600 - 450 = 330 s of 660
+    assert list(table.index[-2:]) == ["total", THESIS_ROW]
+    assert table.loc["total", "seed 0"] == "11.0" and table.loc[THESIS_ROW, "seed 0"] == "5.5"
+    assert THESIS_ROW not in results.stage_table(times).index
+
+
 def test_stage_runs_come_from_the_newest_finished_reproduction_of_each_seed():
     entries = [  # newest first
         {"seeds": "1,2", "variants": "none,gradient", "run_ids": ["s1-none", "s2-none", "s2-gradient"]},
@@ -464,8 +485,8 @@ def test_report_opens_with_a_summary_of_clean_accuracy_fidelity_flags_and_time()
     masking = pd.DataFrame([{"variant": "lrp_eps", "test_set": "lrp_eps", "check": "black-box beats white-box",
                              "detail": ""}] * 2 + [{"variant": "none", "test_set": "random",
                                                     "check": "curve does not fall", "detail": ""}])
-    stages = pd.DataFrame({"seed": [0, 0, 1], "stage": ["train", "evaluate", "train"], "runs": [1, 1, 1],
-                           "seconds": [600.0, 1200.0, 900.0]})
+    stages = pd.DataFrame({"seed": [0, 0, 0, 1], "stage": ["train", "evaluate", "curves", "train"],
+                           "runs": [1, 1, 1, 1], "seconds": [600.0, 1200.0, 600.0, 900.0]})
     thesis = results.load_thesis()
     fidelity = results.fidelity_summary(results.compared_cells(cells, thesis))
     text = "\n".join(results.summary_lines(cells, thesis, fidelity, masking, stages))
@@ -477,6 +498,7 @@ def test_report_opens_with_a_summary_of_clean_accuracy_fidelity_flags_and_time()
     assert "- Fidelity: mean |ours - thesis| 13.7 pp over 2 cells, the thesis' value inside our 95% interval in 1." \
         in text
     assert "- Gradient-masking flags: black-box beats white-box: 2 cells; curve does not fall: 1 cell." in text
-    assert "- Step work: seed 0 30 min, seed 1 15 min" in text
+    assert ("- Step work: seed 0 40 min (30 in the thesis' stages), seed 1 15 min (15 in the thesis' stages) "
+            "(wall time per stage below).") in text  # curves are beyond the thesis
     empty = "\n".join(results.summary_lines(cells, thesis, fidelity, masking.iloc[:0], None))
     assert "- Gradient-masking flags: none." in empty and "Step work" not in empty
