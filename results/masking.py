@@ -25,9 +25,14 @@ where logged): FGSM at 8/255 beside PGD at 0.3/255 says nothing of masking.
   the images FGSM broke and PGD did not against the other way round, exact
   McNemar p < ALPHA after Holm over the PGD cells. Without outcomes, by more
   than one image (1/n). Where PGD also leaves more than the clean accuracy
-  (on the same images), its gradient does not describe the defended model at
-  all, and the flag says so: a defense that changes with its input needs an
-  attack over that randomness (EOT), not BPDA alone.
+  by more than one image per seed (on the same images, counted in the flag),
+  its gradient does not describe the defended model at all, and the flag
+  says so: a defense that changes with its input needs an attack over that
+  randomness (EOT), not BPDA alone.
+
+Both paired checks pair a cell on all of its seeds or not at all: where some
+seed's evaluate run logged no per-image outcomes, the cell falls back to the
+unpaired rule, and the flag says so.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from results.tables import CLEAN_ORDER, cell_summary
 
 CURVE_EPS_255 = 16.0
 CURVE_LIMIT = 0.10
-ALPHA = 0.05  # the paired black-box check, Holm-corrected over the Square cells
+ALPHA = 0.05  # the paired checks: Holm-corrected over the Square cells, and over the PGD cells
 COLUMNS = ["variant", "test_set", "check", "detail"]
 Outcomes = dict  # (variant, seed) -> metric -> per-image "correct" (and ``indices:<metric>`` for a subset)
 
@@ -94,15 +99,15 @@ def _on_images(outcome: dict, metric: str, images: np.ndarray) -> np.ndarray | N
 
 def _pooled(outcomes: Outcomes, variant: str, seeds, anchor: str, metrics: list[str]
             ) -> tuple[np.ndarray, dict[str, np.ndarray | None], int] | None:
-    """On the images metric ``anchor`` ran on (all test images, or its ``indices:`` subset), the seeds' images one
-    after another (the seeds whose outcomes hold ``anchor``): (anchor's per-image "correct"; per metric the same,
-    None where some seed did not measure it on all of those images; the number of seeds). None when no seed
-    holds ``anchor``."""
+    """On the images metric ``anchor`` ran on (all test images, or its ``indices:`` subset), every seed's images
+    one after another: (anchor's per-image "correct"; per metric the same, None where some seed did not measure
+    it on all of those images; the number of seeds). None when some seed's outcomes lack ``anchor``: a cell is
+    paired on all of its seeds or not at all, never on a silent subset."""
     measured = []
     for seed in seeds:
         outcome = outcomes.get((variant, int(seed)), {})
         if anchor not in outcome:
-            continue
+            return None
         images = np.asarray(outcome.get(f"indices:{anchor}", np.arange(np.asarray(outcome[anchor]).size))).reshape(-1)
         measured.append((_on_images(outcome, anchor, images),
                          {metric: _on_images(outcome, metric, images) for metric in metrics}))
@@ -116,10 +121,10 @@ def _pooled(outcomes: Outcomes, variant: str, seeds, anchor: str, metrics: list[
 
 def paired_on_black_box_images(outcomes: Outcomes, variant: str, seeds, test_set: str, black: str,
                                whites: list[str]) -> tuple[list[str], np.ndarray, np.ndarray, int] | None:
-    """On the images the black-box attack ran on, the seeds' images one after another (the seeds whose outcomes
-    hold the black-box cell): (the white-box attacks measured on all of them; per image, right under every one
-    of those, i.e. no white-box attack broke it; right under the black-box attack; the number of seeds). None
-    when no seed has the black-box cell's outcomes or no white-box attack lines up with it."""
+    """On the images the black-box attack ran on, every seed's images one after another: (the white-box attacks
+    measured on all of them; per image, right under every one of those, i.e. no white-box attack broke it; right
+    under the black-box attack; the number of seeds). None when some seed lacks the black-box cell's outcomes
+    or no white-box attack lines up with it."""
     metric = {white: metric_name(test_set, white, "adaptive") for white in whites}
     found = _pooled(outcomes, variant, seeds, metric_name(test_set, black, "adaptive"), list(metric.values()))
     if found is None:
@@ -191,8 +196,10 @@ def strength_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None, strong
         if attack != strong or order != "adaptive" or s["mean"] is None:
             continue
         other = summaries.get((variant, test_set, weak, "adaptive"))
-        if other is None or other["mean"] is None or not s["n"] or not _same_budget(s, other):
+        if other is None or other["mean"] is None or not _same_budget(s, other):
             continue
+        clean = summaries.get((variant, test_set, CLEAN, CLEAN_ORDER))
+        clean_mean = None if clean is None else clean["mean"]
         weak_metric, clean_metric = metric_name(test_set, weak, "adaptive"), metric_name(test_set, CLEAN, CLEAN_ORDER)
         found = _pooled(outcomes or {}, variant, seeds[(variant, test_set, attack, order)],
                         metric_name(test_set, strong, "adaptive"), [weak_metric, clean_metric])
@@ -201,20 +208,26 @@ def strength_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None, strong
             weak_right, clean_right = rights[weak_metric], rights[clean_metric]
             only_weak = int((strong_right & ~weak_right).sum())  # FGSM broke it, PGD did not
             only_strong = int((~strong_right & weak_right).sum())
+            if clean_right is not None:  # more than one image per seed right only under the attack
+                above = int((strong_right & ~clean_right).sum()), int((~strong_right & clean_right).sum())
+                note = (_above_clean(clean_right.mean(), f" on the same images ({above[0]} right only under "
+                                     f"{attacks.get(strong).label}, {above[1]} only clean)")
+                        if above[0] - above[1] > seeds_used else "")
+            else:  # no clean outcomes: the clean cell's mean, by more than one image
+                note = (_above_clean(clean_mean) if clean_mean is not None and s["n"]
+                        and s["mean"] > clean_mean + 1 / s["n"] + 1e-12 else "")
             paired.append({"variant": variant, "test_set": test_set, "n": int(strong_right.size),
                            "seeds": seeds_used, "strong_accuracy": float(strong_right.mean()),
-                           "weak_accuracy": float(weak_right.mean()),
-                           "clean_accuracy": None if clean_right is None else float(clean_right.mean()),
+                           "weak_accuracy": float(weak_right.mean()), "note": note,
                            "only_weak": only_weak, "only_strong": only_strong,
                            "p": mcnemar_exact(only_weak, only_strong)})
             continue
-        if s["mean"] > other["mean"] + 1 / s["n"] + 1e-12:
+        if s["n"] and s["mean"] > other["mean"] + 1 / s["n"] + 1e-12:
             detail = (f"{attacks.get(strong).label} adaptive {100 * s['mean']:.1f}% > "
                       f"{attacks.get(weak).label} adaptive {100 * other['mean']:.1f}% + 1/{s['n']} "
                       "(no per-image outcomes pair them)")
-            clean = summaries.get((variant, test_set, CLEAN, CLEAN_ORDER))
-            if clean is not None and clean["mean"] is not None and s["mean"] > clean["mean"] + 1 / s["n"] + 1e-12:
-                detail += _above_clean(clean["mean"])
+            if clean_mean is not None and s["mean"] > clean_mean + 1 / s["n"] + 1e-12:
+                detail += _above_clean(clean_mean)
             flags.append({"variant": variant, "test_set": test_set, "check": "iterative weaker than one step",
                           "detail": detail})
     adjusted = holm([test["p"] for test in paired]) if paired else []
@@ -225,16 +238,14 @@ def strength_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None, strong
                       f"{100 * test['weak_accuracy']:.1f}% on the same {test['n']} images "
                       f"({_count(test['seeds'], 'seed')}): {test['only_weak']} broken by {weak_label} only, "
                       f"{test['only_strong']} by {strong_label} only; exact McNemar p = {p:.2g} (Holm over "
-                      f"{_count(len(paired), strong_label + ' cell')})")
-            if test["clean_accuracy"] is not None and test["strong_accuracy"] > test["clean_accuracy"]:
-                detail += _above_clean(test["clean_accuracy"])
+                      f"{_count(len(paired), strong_label + ' cell')}){test['note']}")
             flags.append({"variant": test["variant"], "test_set": test["test_set"],
                           "check": "iterative weaker than one step", "detail": detail})
     return flags
 
 
-def _above_clean(clean: float) -> str:
-    return (f"; above clean accuracy {100 * clean:.1f}%: the gradient does not describe "
+def _above_clean(clean: float, where: str = "") -> str:
+    return (f"; above clean accuracy {100 * clean:.1f}%{where}: the gradient does not describe "
             "the defended model (a defense that changes with its input, such as a mask drawn "
             "from a hash of the image, needs an attack over that randomness, EOT, not BPDA)")
 

@@ -63,7 +63,7 @@ def summary_lines(cells: pd.DataFrame, thesis: pd.DataFrame, fidelity: pd.DataFr
         own = stages[stages["stage"].isin(thesis_stages(thesis["row"]))].groupby("seed")["seconds"].sum() / 60.0
         lines += ["- Step work: " + ", ".join(f"seed {seed} {minutes:.0f} min ({own.get(seed, 0.0):.0f} in the "
                                               "thesis' stages)" for seed, minutes in per_seed.items())
-                  + " (wall time per stage below)."]
+                  + "; wall time per stage below."]
     return [*lines, ""]
 
 

@@ -282,10 +282,25 @@ def test_strength_check_is_paired_on_the_same_images():
     assert flags["detail"].iloc[0] == ("PGD adaptive 70.0% > FGSM adaptive 66.7% on the same 300 images (1 seed): "
                                        "10 broken by FGSM only, 0 by PGD only; exact McNemar p = 0.002 (Holm over "
                                        "1 PGD cell)")
-    # above the clean accuracy of the same images: the gradient does not describe the model
+    # above the clean accuracy of the same images by 5 images: the gradient does not describe the model
     cells, outcomes = _strength_case({0: {"none": np.arange(300) < 205, "fgsm": fgsm, "pgd": weaker}})
-    assert "; above clean accuracy 68.3%: the gradient does not describe" in (
-        results.masking_flags(cells, outcomes=outcomes)["detail"].iloc[0])
+    detail = results.masking_flags(cells, outcomes=outcomes)["detail"].iloc[0]
+    assert detail.endswith("1 PGD cell); above clean accuracy 68.3% on the same images (5 right only under PGD, 0 "
+                           "only clean): the gradient does not describe the defended model (a defense that changes "
+                           "with its input, such as a mask drawn from a hash of the image, needs an attack over "
+                           "that randomness, EOT, not BPDA)")
+    # by one image only: no such note (as the unpaired rule, more than one image)
+    cells, outcomes = _strength_case({0: {"none": np.arange(300) < 209, "fgsm": fgsm, "pgd": weaker}})
+    assert "above clean" not in results.masking_flags(cells, outcomes=outcomes)["detail"].iloc[0]
+    # clean outcomes missing: the clean cell's mean, by more than one image
+    cells, outcomes = _strength_case({0: {"none": np.arange(300) < 205, "fgsm": fgsm, "pgd": weaker}})
+    del outcomes[("gradient", 0)][metric_name("gradient", "none")]
+    detail = results.masking_flags(cells, outcomes=outcomes)["detail"].iloc[0]
+    assert "exact McNemar" in detail and detail.endswith("1 PGD cell); above clean accuracy 68.3%: the gradient "
+                                                         "does not describe the defended model (a defense that "
+                                                         "changes with its input, such as a mask drawn from a hash "
+                                                         "of the image, needs an attack over that randomness, EOT, "
+                                                         "not BPDA)")
 
 
 def test_strength_check_pools_seeds_and_corrects_with_holm():
@@ -300,9 +315,11 @@ def test_strength_check_pools_seeds_and_corrects_with_holm():
     other = _strength_case({0: {"fgsm": fgsm, "pgd": _swapped(fgsm, 0, 5)}}, variant="pgd")
     flags = results.masking_flags(pd.concat([cells, other[0]]), outcomes={**outcomes, **other[1]})
     assert list(flags["variant"]) == ["gradient"] and "p = 0.0039 (Holm over 2 PGD cells)" in flags["detail"].iloc[0]
-    # a seed without outcomes drops out of the pairing (the unpaired rule would flag 51.7% > 50.0% + 1/300)
+    # a seed without outcomes: the cell is paired on all its seeds or not at all, so the unpaired rule decides
+    # (51.7% > 50.0% + 1/300) and says so; pairing seed 0 alone (p = 0.0625) would have flagged nothing
     del outcomes[("gradient", 1)]
-    assert results.masking_flags(cells, outcomes=outcomes).empty
+    detail = results.masking_flags(cells, outcomes=outcomes)["detail"].iloc[0]
+    assert detail == "PGD adaptive 51.7% > FGSM adaptive 50.0% + 1/300 (no per-image outcomes pair them)"
 
 
 def test_masking_checks_compare_attacks_only_at_the_same_budget():
@@ -422,3 +439,5 @@ def test_black_box_check_pools_seeds_not_the_t_interval_of_training_noise():
     assert list(flags["check"]) == ["black-box beats white-box"]
     assert "on the same 120 images (2 seeds; an image counts" in flags["detail"].iloc[0]
     assert "11 broken by Square only, 0 by them only" in flags["detail"].iloc[0]
+    del outcomes[("gradient", 1)]  # paired on all seeds or not at all: seed 0 alone (6 of 6, p = 0.031) is not
+    assert results.masking_flags(cells, outcomes=outcomes).empty  # the interval rule decides, as without outcomes

@@ -174,6 +174,16 @@ def test_logging_a_dataset_retries_once_when_another_worker_registered_it(tmp_pa
     with mlflow.start_run(), pytest.raises(mlflow.exceptions.MlflowException, match="the store is gone"):
         tracking.log_input(dataset, context="training")
     assert calls == ["training", "training"]  # one retry, then the error propagates
+
+    def not_a_store_error(dataset, context):
+        calls.append(context)
+        raise TypeError("a bad dataset")
+
+    monkeypatch.setattr(mlflow, "log_input", not_a_store_error)
+    calls.clear()
+    with mlflow.start_run(), pytest.raises(TypeError, match="a bad dataset"):
+        tracking.log_input(dataset, context="training")
+    assert calls == ["training"]  # not retried: it would fail the same way
     with pytest.raises(ValueError, match="Received: attempts=0"):
         tracking._retry_while_busy(lambda: None, attempts=0, wait=0.0)
 

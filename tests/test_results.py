@@ -498,7 +498,7 @@ def test_report_opens_with_a_summary_of_clean_accuracy_fidelity_flags_and_time()
     assert "- Fidelity: mean |ours - thesis| 13.7 pp over 2 cells, the thesis' value inside our 95% interval in 1." \
         in text
     assert "- Gradient-masking flags: black-box beats white-box: 2 cells; curve does not fall: 1 cell." in text
-    assert ("- Step work: seed 0 40 min (30 in the thesis' stages), seed 1 15 min (15 in the thesis' stages) "
-            "(wall time per stage below).") in text  # curves are beyond the thesis
+    assert ("- Step work: seed 0 40 min (30 in the thesis' stages), seed 1 15 min (15 in the thesis' stages); "
+            "wall time per stage below.") in text  # curves are beyond the thesis
     empty = "\n".join(results.summary_lines(cells, thesis, fidelity, masking.iloc[:0], None))
     assert "- Gradient-masking flags: none." in empty and "Step work" not in empty

@@ -130,15 +130,16 @@ def _mark_killed(runs) -> list[str]:
     return [left.info.run_id for left in runs]
 
 
-def _retry_while_busy(action, attempts: int, wait: float):
-    """``action()``, called again after ``wait`` seconds while it raises (a busy store: an interrupted
-    transaction may hold SQLite's lock for a moment), at most ``attempts`` times; the last error propagates."""
+def _retry_while_busy(action, attempts: int, wait: float, retry_on: tuple = (Exception,)):
+    """``action()``, called again after ``wait`` seconds while it raises one of ``retry_on`` (a busy store: an
+    interrupted transaction may hold SQLite's lock for a moment), at most ``attempts`` times; the last error,
+    or any other, propagates."""
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1. Received: attempts={attempts!r}")
     for attempt in range(attempts):
         try:
             return action()
-        except Exception:  # noqa: BLE001 - anything but a busy store fails the same way each time
+        except retry_on:  # anything but a busy store fails the same way each time
             if attempt == attempts - 1:
                 raise
             time.sleep(wait)
@@ -280,7 +281,8 @@ def log_input(dataset, context: str) -> None:
 
     (Two workers logging one dataset at once violate the store's unique key; the retry finds it.)
     """
-    _retry_while_busy(lambda: mlflow.log_input(dataset, context=context), attempts=2, wait=1.0)
+    _retry_while_busy(lambda: mlflow.log_input(dataset, context=context), attempts=2, wait=1.0,
+                      retry_on=(mlflow.exceptions.MlflowException,))
 
 
 def log_arrays(filename: str, **arrays: np.ndarray) -> None:
