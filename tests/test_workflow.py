@@ -1,6 +1,7 @@
 """The MLflow workflow: profiles, grid names, and the quick reproduction end to end."""
 
 import math
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -387,7 +388,7 @@ def test_reproduction_progress_estimates_the_models_left_from_those_evaluated_he
     assert progress_line([30.0, 50.0], 2) == "models evaluated: 2/2 (80.0 min in this reproduction)"  # none left
 
 
-def test_keep_mask_shift_on_the_quick_store(quick_store):
+def test_keep_mask_shift_on_the_quick_store(quick_store, tmp_path):
     """bench/keep_mask_shift.py: heatmaps recomputed on the same images keep the same pixels; the random
     control's mask of a moved image is a new random mask, whose IoU with the old one is that of two independent
     random subsets of k of the n pixels, (k/n)^2 / (2 k/n - (k/n)^2)."""
@@ -399,14 +400,24 @@ def test_keep_mask_shift_on_the_quick_store(quick_store):
     spec = importlib.util.spec_from_file_location("keep_mask_shift", REPO / "bench" / "keep_mask_shift.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    result = module.keep_mask_shift(quick_store["uri"], quick_store["data"], profile="quick", seed=0)
+    # a copy of the store without the Random model (not trained yet): only that model's column is left out
+    copy = tmp_path / "store.db"
+    with sqlite3.connect(quick_store["folder"] / "mlflow.db") as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    uri = f"sqlite:///{copy}"
+    client = mlflow.MlflowClient(uri)
+    for run in client.search_runs([client.get_experiment_by_name("pixel-importance").experiment_id],
+                                  "tags.step = 'train' and tags.variant = 'random'"):
+        client.delete_run(run.info.run_id)
+    result = module.keep_mask_shift(uri, quick_store["data"], profile="quick", seed=0)
     loaded = workflow_data.load(profiles.resolve("quick"), quick_store["data"])
     assert (result["images"], result["data_fingerprint"]) == (len(loaded.split.x_test), loaded.fingerprint)
     assert result["eps"] == profiles.attack_params(profiles.resolve("quick"), "fgsm")["eps"]
     iou = result["iou"]
     assert set(iou) == set(heatmaps.METHODS)
-    trained_on = {record.heatmap for record in defense.variants().values() if record.heatmap}
+    trained_on = {record.heatmap for record in defense.variants().values() if record.heatmap} - {"random"}
     assert all(("fgsm on its model" in row) == (method in trained_on) for method, row in iou.items())
+    assert list(result["missing"]) == ["random"] and "random model of seed 0" in result["missing"]["random"]
     assert all(row["recomputed"]["mean"] == 1.0 for row in iou.values())  # deterministic heatmaps
     share = blur.kept_pixel_count(result["keep_fraction"], 32, 32) / (32 * 32)
     independent = share**2 / (2 * share - share**2)
