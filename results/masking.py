@@ -214,19 +214,18 @@ def strength_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None, strong
                                      f"{attacks.get(strong).label}, {above[1]} only clean)")
                         if above[0] - above[1] > seeds_used else "")
             else:  # no clean outcomes: the clean cell's mean, by more than one image
-                note = (_above_clean(clean_mean) if clean_mean is not None and s["n"]
-                        and s["mean"] > clean_mean + 1 / s["n"] + 1e-12 else "")
+                note = _above_clean(clean_mean) if _above_by_an_image(s, clean_mean) else ""
             paired.append({"variant": variant, "test_set": test_set, "n": int(strong_right.size),
                            "seeds": seeds_used, "strong_accuracy": float(strong_right.mean()),
                            "weak_accuracy": float(weak_right.mean()), "note": note,
                            "only_weak": only_weak, "only_strong": only_strong,
                            "p": mcnemar_exact(only_weak, only_strong)})
             continue
-        if s["n"] and s["mean"] > other["mean"] + 1 / s["n"] + 1e-12:
+        if _above_by_an_image(s, other["mean"]):
             detail = (f"{attacks.get(strong).label} adaptive {100 * s['mean']:.1f}% > "
                       f"{attacks.get(weak).label} adaptive {100 * other['mean']:.1f}% + 1/{s['n']} "
                       "(no per-image outcomes pair them)")
-            if clean_mean is not None and s["mean"] > clean_mean + 1 / s["n"] + 1e-12:
+            if _above_by_an_image(s, clean_mean):
                 detail += _above_clean(clean_mean)
             flags.append({"variant": variant, "test_set": test_set, "check": "iterative weaker than one step",
                           "detail": detail})
@@ -242,6 +241,12 @@ def strength_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None, strong
             flags.append({"variant": test["variant"], "test_set": test["test_set"],
                           "check": "iterative weaker than one step", "detail": detail})
     return flags
+
+
+def _above_by_an_image(cell: dict, other: float | None) -> bool:
+    """Whether ``cell``'s mean accuracy exceeds ``other`` by more than one of its ``n`` images (the unpaired
+    rule; False where either is unknown)."""
+    return bool(other is not None and cell["n"] and cell["mean"] > other + 1 / cell["n"] + 1e-12)
 
 
 def _above_clean(clean: float, where: str = "") -> str:

@@ -9,7 +9,7 @@ import pandas as pd
 import attacks
 import defense
 from evaluation.grid import CLEAN
-from results.stage_times import thesis_stages
+from results.stage_times import thesis_seconds
 from results.tables import cell_summary, column_labels, format_cell, model_labels, size_table, unbounded_attacks
 from results.text_tables import markdown
 from results.thesis import thesis_accuracy
@@ -60,8 +60,8 @@ def summary_lines(cells: pd.DataFrame, thesis: pd.DataFrame, fidelity: pd.DataFr
         f"{check}: {n} cell{'s' if n > 1 else ''}" for check, n in counts.items()) + ".")]
     if stages is not None and not stages.empty:
         per_seed = stages.groupby("seed")["seconds"].sum() / 60.0
-        own = stages[stages["stage"].isin(thesis_stages(thesis["row"]))].groupby("seed")["seconds"].sum() / 60.0
-        lines += ["- Step work: " + ", ".join(f"seed {seed} {minutes:.0f} min ({own.get(seed, 0.0):.0f} in the "
+        own = thesis_seconds(stages, thesis["row"]) / 60.0
+        lines += ["- Step work: " + ", ".join(f"seed {seed} {minutes:.0f} min ({own[seed]:.0f} in the "
                                               "thesis' stages)" for seed, minutes in per_seed.items())
                   + "; wall time per stage below."]
     return [*lines, ""]

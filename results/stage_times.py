@@ -106,6 +106,13 @@ def thesis_stages(thesis_rows) -> list[str]:
     return [stage for stage in stage_order() if stage in wanted]
 
 
+def thesis_seconds(times: pd.DataFrame, thesis_rows) -> pd.Series:
+    """Per seed, the seconds of :func:`thesis_stages` in a :func:`stage_times` table (0 for a seed without any)."""
+    seeds = sorted(times["seed"].unique())
+    own = times[times["stage"].isin(thesis_stages(thesis_rows))].groupby("seed")["seconds"].sum()
+    return own.reindex(seeds, fill_value=0.0)
+
+
 def stage_table(times: pd.DataFrame, thesis_rows=None) -> pd.DataFrame:
     """Minutes per stage (rows) and seed (columns ``seed N``), with a ``total`` row and, given the thesis' table
     rows (see :func:`thesis_stages`), a ``thesis' stages`` row under it; text cells."""
@@ -114,12 +121,10 @@ def stage_table(times: pd.DataFrame, thesis_rows=None) -> pd.DataFrame:
     minutes = minutes.reindex([stage for stage in order if stage in minutes.index]
                               + sorted(set(minutes.index) - set(order)))
     minutes.columns = [f"seed {seed}" for seed in minutes.columns]
-    total = minutes.sum()
+    minutes.loc["total"] = minutes.sum()
     if thesis_rows is not None:
-        thesis = minutes.loc[[stage for stage in thesis_stages(thesis_rows) if stage in minutes.index]].sum()
-    minutes.loc["total"] = total
-    if thesis_rows is not None:
-        minutes.loc[THESIS_ROW] = thesis
+        minutes.loc[THESIS_ROW] = (thesis_seconds(times, thesis_rows) / 60.0).set_axis(
+            [f"seed {seed}" for seed in sorted(times["seed"].unique())])
     return minutes.apply(lambda column: column.map(lambda m: "—" if pd.isna(m) else f"{m:.1f}"))
 
 
