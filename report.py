@@ -24,6 +24,7 @@ import results  # noqa: E402  (sets matplotlib's Agg backend)
 import matplotlib.pyplot as plt  # noqa: E402
 from cifar10 import load_split  # noqa: E402
 from workflow import cli, tracking  # noqa: E402
+from workflow.store_snapshot import PRUNED_KEY_TAG  # noqa: E402
 
 
 GALLERY_IMAGES = 4
@@ -78,14 +79,16 @@ def _findings(outcomes: dict, folder: Path, masking) -> Path:
 
 def _gallery(profile: str, data: str, folder: Path) -> Path | None:
     """A few test images with each method's heatmap and blurred version, all from one explainer's heatmaps runs
-    (the one with the most methods, the earliest of those: seed 0's in a finished reproduction)."""
+    (the one with the most methods, the earliest of those: seed 0's in a finished reproduction). Heatmaps left
+    out of a store snapshot are not there to show: without any, there is no gallery."""
     client = mlflow.MlflowClient()
     runs = client.search_runs([tracking.experiment_id()], f"tags.step = 'heatmaps' and tags.profile = '{profile}' "
                               "and attributes.status = 'FINISHED'", order_by=["attributes.start_time ASC"])
     by_explainer: dict[str, dict] = {}
-    for run in runs:  # oldest first: a method's newest run of an explainer wins
+    for run in [r for r in runs if PRUNED_KEY_TAG not in r.data.tags]:  # oldest first: the newest run wins
         by_explainer.setdefault(run.data.params.get("explainer_run_id", ""), {})[run.data.tags["heatmap"]] = run
     if not by_explainer:
+        tracking.log("report: no heatmaps in the store (a snapshot leaves them out): no heatmap gallery")
         return None
     newest = max(by_explainer.values(), key=len)  # the first explainer among those with the most methods
     params = next(iter(newest.values())).data.params

@@ -32,14 +32,24 @@ def finished_runs(tracking_uri: str | None, experiment: str, profile: str | None
 
 
 def newest_evaluate_runs(runs: list) -> list:
-    """One evaluate run per (variant, seed): the newest (older ones are superseded re-runs).
+    """One evaluate run per (variant, seed): the newest (older ones are superseded re-runs), among the runs on
+    the explainer of the seed's newest evaluate run.
+
+    A seed's models all stand on one explainer (its Original model: the heatmaps of the training and test
+    images). When a seed is run again with a new explainer (another machine trains another model from the same
+    seed; changed training code), its models evaluated on the old one leave the tables until they are evaluated
+    on the new one, rather than mix with them.
 
     ``runs``: newest first (as :func:`finished_runs` gives them). Cells, curves and outcomes all read
     these runs, so they always describe the same models.
     """
+    explainers: dict[int, str] = {}
     kept: dict[tuple[str, int], object] = {}
     for run in runs:
-        kept.setdefault(_key(run), run)
+        variant, seed = _key(run)
+        explainer = run.data.params.get("explainer_run_id", "")
+        if explainers.setdefault(seed, explainer) == explainer:
+            kept.setdefault((variant, seed), run)
     return list(kept.values())
 
 

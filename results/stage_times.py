@@ -39,6 +39,7 @@ from evaluation import ORDERS
 from results.collect import finished_runs
 from results.tables import row_label
 from workflow import profiles, tracking
+from workflow.store_snapshot import step_key_of
 
 STEP_STAGES = ("train", "heatmaps", "overlap", "evaluate")
 CURVE_STAGE = "curves"
@@ -197,8 +198,8 @@ def collect_stage_runs(tracking_uri: str | None, experiment: str, profile: str) 
                                                max_results=50000)
              if run.data.tags.get("step") in (*STEP_STAGES, "attack")]
     nested = with_nested(set(chosen), pd.DataFrame(
-        [(r.info.run_id, r.data.tags.get("mlflow.parentRunId", ""), r.data.tags.get(tracking.STEP_KEY_TAG, ""),
-          r.info.status) for r in every], columns=["run_id", "parent_run_id", "step_key", "status"]))
+        [(r.info.run_id, r.data.tags.get("mlflow.parentRunId", ""), step_key_of(r.data.tags), r.info.status)
+         for r in every], columns=["run_id", "parent_run_id", "step_key", "status"]))
     finished = [run for run in every if run.info.status == "FINISHED"]
     seeds = {r.info.run_id: r.data.params.get("seed") for r in finished if r.data.tags["step"] == "train"}
     covered = set().union(*chosen.values()) if chosen else set()

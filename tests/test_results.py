@@ -5,6 +5,7 @@ import math
 import sys
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -51,15 +52,20 @@ def test_an_attack_row_never_takes_the_label_of_a_model_clean_row(tmp_path):
 def test_cells_curves_and_outcomes_read_the_same_newest_run_per_model_and_seed():
     from types import SimpleNamespace
 
-    def run(run_id, variant, seed):
-        return SimpleNamespace(info=SimpleNamespace(run_id=run_id),
-                               data=SimpleNamespace(tags={"variant": variant}, params={"seed": str(seed)}))
+    def run(run_id, variant, seed, explainer="e"):
+        return SimpleNamespace(info=SimpleNamespace(run_id=run_id), data=SimpleNamespace(
+            tags={"variant": variant}, params={"seed": str(seed), "explainer_run_id": explainer}))
 
     newest_first = [run("new-none-0", "none", 0), run("none-1", "none", 1), run("old-none-0", "none", 0),
                     run("pgd-0", "pgd", 0), run("older-none-0", "none", 0)]
     kept = results.newest_evaluate_runs(newest_first)
     assert [r.info.run_id for r in kept] == ["new-none-0", "none-1", "pgd-0"]
     assert results.newest_evaluate_runs([]) == []
+    # seed 1 started again on a new explainer: its models on the old one leave until evaluated on the new one
+    newest_first = [run("none-1-new", "none", 1, "e2"), run("pgd-0", "pgd", 0), run("pgd-1-old", "pgd", 1, "e1"),
+                    run("none-1-old", "none", 1, "e1"), run("none-0", "none", 0)]
+    kept = results.newest_evaluate_runs(newest_first)
+    assert [r.info.run_id for r in kept] == ["none-1-new", "pgd-0", "none-0"]
 
 
 def test_the_unbounded_attacks_are_those_without_a_budget():
@@ -259,6 +265,36 @@ def test_report_entry_point_writes_and_logs_everything(quick_store, tmp_path):
     # five files per thesis model table, four per control (no minus-thesis table)
     expected = sum(5 if defense.variant(v).thesis_table else 4 for v in results.model_labels())
     assert len(artifacts) == expected and expected == 5 * 5 + 2 * 4
+
+
+def test_a_store_snapshot_gives_the_report_what_the_store_gives(quick_store, tmp_path):
+    """Saved without its models, heatmaps and adversarial images, restored elsewhere: the same cells, outcomes,
+    curves and stage times; the report runs on it (without the heatmap gallery, whose heatmaps are left out)."""
+    from workflow import store_snapshot
+
+    saved = store_snapshot.save(quick_store["uri"], tmp_path / "snap", max_file_bytes=100_000)  # outcomes: < 25 kB
+    assert saved["runs_pruned"] and saved["bytes_left_out"] > 10 * saved["bytes_kept"]
+    uri = store_snapshot.restore(tmp_path / "snap", tmp_path / "store")["tracking_uri"]
+    experiment = "pixel-importance"
+    pd.testing.assert_frame_equal(results.collect(uri, experiment, profile="quick"),
+                                  results.collect(quick_store["uri"], experiment, profile="quick"))
+    pd.testing.assert_frame_equal(results.collect_curves(uri, experiment, profile="quick"),
+                                  results.collect_curves(quick_store["uri"], experiment, profile="quick"))
+    pd.testing.assert_frame_equal(results.stage_times(results.collect_stage_runs(uri, experiment, "quick")),
+                                  results.stage_times(results.collect_stage_runs(quick_store["uri"], experiment,
+                                                                                 "quick")))
+    ours, theirs = (results.collect_outcomes(u, experiment, profile="quick") for u in (uri, quick_store["uri"]))
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        assert ours[key].keys() == theirs[key].keys()
+        for name in ours[key]:
+            np.testing.assert_array_equal(ours[key][name], theirs[key][name])
+    result = run_command([sys.executable, REPO / "report.py", "--profile", "quick", "--output", tmp_path / "out",
+                          "--data", quick_store["data"]], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "no heatmap gallery" in result.stderr
+    assert not (tmp_path / "out" / "quick" / "figures" / "heatmap_gallery.png").exists()
+    assert (tmp_path / "out" / "quick" / "findings.md").stat().st_size > 0
 
 
 def test_report_of_chosen_seeds(quick_store, tmp_path):

@@ -1,0 +1,123 @@
+"""Store snapshots: a store without its large artifacts, restored elsewhere, read like the original, never reused
+where a file is missing."""
+
+import json
+import sqlite3
+
+import mlflow
+import numpy as np
+import pytest
+
+import snapshot
+from tests.conftest import fresh_store
+from workflow import step_runs, store_snapshot, tracking
+
+
+def _store(folder):
+    """A store with a step that logs a small array and a large file, a step with a small array only, and a run
+    left RUNNING."""
+    uri = tracking.configure(fresh_store(folder))
+    step_runs._steps.clear()
+    calls = []
+
+    def large():
+        calls.append("large")
+        tracking.log_arrays("outcomes.npz", correct=np.array([True, False, True]))
+        path = folder / "weights.bin"
+        path.write_bytes(b"\0" * 5000)
+        mlflow.log_artifact(str(path))
+
+    def small():
+        calls.append("small")
+        tracking.log_arrays("outcomes.npz", correct=np.array([False, False]))
+
+    ids = {"large": step_runs.get_or_run("train", "train-x", {"a": 1}, {}, "workflow.steps.train", large),
+           "small": step_runs.get_or_run("evaluate", "evaluate-x", {"b": 2}, {}, "workflow.steps.evaluate", small)}
+    mlflow.MlflowClient().create_run(tracking.experiment_id(), run_name="still-going")
+    mlflow.set_tracking_uri(None)
+    return uri, ids, calls
+
+
+def _again(uri, calls):
+    """The two steps asked for again against store ``uri``, as a new entry run would."""
+    tracking.configure(uri)
+    step_runs._steps.clear()
+    return {"large": step_runs.get_or_run("train", "train-x", {"a": 1}, {}, "workflow.steps.train",
+                                          lambda: calls.append("large")),
+            "small": step_runs.get_or_run("evaluate", "evaluate-x", {"b": 2}, {}, "workflow.steps.evaluate",
+                                          lambda: calls.append("small"))}
+
+
+def test_a_restored_snapshot_reads_like_the_store_and_reruns_only_steps_that_lost_files(tmp_path):
+    (tmp_path / "source").mkdir()
+    uri, ids, calls = _store(tmp_path / "source")
+    saved = store_snapshot.save(uri, tmp_path / "snap", max_file_bytes=1000)
+    assert saved["files_left_out"] == 1 and saved["bytes_left_out"] == 5000
+    assert saved["runs_pruned"] == [ids["large"]]
+    assert saved["runs"] == {"FINISHED": 2, "KILLED": 1}  # the RUNNING run goes on in the store, not the copy
+    manifest = json.loads((tmp_path / "snap" / store_snapshot.MANIFEST).read_text())
+    assert manifest["left_out"] == [{"path": f"{ids['large']}/artifacts/weights.bin", "bytes": 5000,
+                                     "run_id": ids["large"]}]
+    with sqlite3.connect(tmp_path / "snap" / store_snapshot.DATABASE) as db:  # no path of this machine inside
+        uris = [row[0] for row in db.execute("select artifact_uri from runs")]
+    assert all(u.startswith(store_snapshot.ROOT_PLACEHOLDER) for u in uris)
+
+    restored = store_snapshot.restore(tmp_path / "snap", tmp_path / "elsewhere")
+    assert restored["tracking_uri"] == f"sqlite:///{(tmp_path / 'elsewhere' / 'mlflow.db').resolve()}"
+    client = mlflow.MlflowClient(restored["tracking_uri"])
+    for name, expected in (("large", [True, False, True]), ("small", [False, False])):
+        tracking._loaded.clear()
+        arrays = tracking.load_arrays(ids[name], "outcomes.npz", tracking_uri=restored["tracking_uri"])
+        np.testing.assert_array_equal(arrays["correct"], expected)
+        run = client.get_run(ids[name])
+        assert run.data.params == mlflow.MlflowClient(uri).get_run(ids[name]).data.params
+    pruned, kept = (client.get_run(ids[name]).data.tags for name in ("large", "small"))
+    assert tracking.STEP_KEY_TAG not in pruned and store_snapshot.PRUNED_KEY_TAG not in kept
+    source = mlflow.MlflowClient(uri)  # the stage table still links a pruned run to its interrupted attempts
+    for run_id, tags in ((ids["large"], pruned), (ids["small"], kept)):
+        assert store_snapshot.step_key_of(tags) == source.get_run(run_id).data.tags[tracking.STEP_KEY_TAG]
+    assert store_snapshot.step_key_of({"step": "entry"}) == ""
+
+    calls.clear()
+    again = _again(restored["tracking_uri"], calls)
+    assert calls == ["large"] and again["small"] == ids["small"] and again["large"] != ids["large"]
+    calls.clear()  # the source store is untouched: both steps reused there
+    assert _again(uri, calls) == ids and calls == []
+    assert (tmp_path / "source" / "mlruns").exists()
+
+
+def test_a_new_snapshot_replaces_an_old_one_and_nothing_else(tmp_path):
+    (tmp_path / "source").mkdir()
+    uri, ids, _ = _store(tmp_path / "source")
+    store_snapshot.save(uri, tmp_path / "snap", max_file_bytes=10)
+    assert len(store_snapshot.save(uri, tmp_path / "snap")["runs_pruned"]) == 0  # default limit keeps 5 kB
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".snapshot-")]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="something other than a store snapshot.*Received: output="):
+        store_snapshot.save(uri, tmp_path / "other")
+    assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda p: store_snapshot.save("http://localhost:5000", p / "s"), "needs a SQLite.*tracking_uri='http"),
+    (lambda p: store_snapshot.save(f"sqlite:///{p}/none.db", p / "s"), "No SQLite tracking store"),
+    (lambda p: store_snapshot.save(f"sqlite:///{p}/source/mlflow.db", p / "s", max_file_bytes=-1),
+     "max_file_bytes=-1"),
+    (lambda p: store_snapshot.restore(p / "source", p / "x"), "Not a store snapshot.*snapshot="),
+])
+def test_bad_input_is_named(tmp_path, call, message):
+    (tmp_path / "source").mkdir()
+    fresh_store(tmp_path / "source")
+    with pytest.raises(ValueError, match=message):
+        call(tmp_path)
+
+
+def test_restoring_over_a_store_is_refused_and_the_cli_says_why(tmp_path, capsys):
+    (tmp_path / "source").mkdir()
+    uri, _, _ = _store(tmp_path / "source")
+    assert snapshot.main(["save", "--tracking-uri", uri, "--output", str(tmp_path / "snap")]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"]["FINISHED"] == 2
+    assert snapshot.main(["restore", str(tmp_path / "snap"), "--into", str(tmp_path / "source")]) == 2
+    assert "A store is already in that folder" in capsys.readouterr().err
+    assert mlflow.MlflowClient(uri).search_runs([tracking.experiment_id()])  # the store is still there
