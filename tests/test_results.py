@@ -538,3 +538,38 @@ def test_report_opens_with_a_summary_of_clean_accuracy_fidelity_flags_and_time()
             "wall time per stage below.") in text  # curves are beyond the thesis
     empty = "\n".join(results.summary_lines(cells, thesis, fidelity, masking.iloc[:0], None))
     assert "- Gradient-masking flags: none." in empty and "Step work" not in empty
+
+
+def test_compare_cells_gives_the_differences_of_two_reports_exactly(tmp_path):
+    """bench/compare_cells.py on two synthetic cells files whose differences are known."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compare_cells", REPO / "bench" / "compare_cells.py")
+    compare_cells = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare_cells)
+
+    def cells(rows):
+        return pd.DataFrame([{"variant": v, "seed": s, "test_set": t, "attack": "none", "order": "none",
+                              "accuracy": acc, "ci95_low": acc - hw, "ci95_high": acc + hw}
+                             for v, s, t, acc, hw in rows])
+
+    a = cells([("none", 0, "original", 0.50, 0.05), ("none", 0, "blur", 0.40, 0.05), ("pgd", 0, "pgd", 0.70, 0.05),
+               ("pgd", 0, "blur", 0.30, 0.05), ("none", 1, "original", 0.90, 0.05)])
+    b = cells([("none", 0, "original", 0.52, 0.04), ("none", 0, "blur", 0.36, 0.06), ("pgd", 0, "pgd", 0.80, 0.03),
+               ("none", 1, "original", 0.10, 0.05)])
+    table, totals = compare_cells.compare(a, b, seeds=(0,))
+    assert table.loc["none", "cells"] == 2 and table.loc["none", "mean_difference"] == pytest.approx(-1.0)
+    assert table.loc["none", "mean_abs_difference"] == pytest.approx(3.0)
+    assert table.loc["none", "beyond_half_width"] == 0  # |-4| < 6, the larger half-width
+    assert table.loc["pgd", "max_abs_difference"] == pytest.approx(10.0) and table.loc["pgd", "beyond_half_width"] == 1
+    assert totals == {"cells": 3, "only_in_a": 1, "only_in_b": 0, "mean_difference": 2.67,
+                      "mean_abs_difference": 5.33, "max_abs_difference": 10.0, "beyond_half_width": 1,
+                      "mean_half_width": 5.33}
+    assert compare_cells.compare(a, b)[1]["max_abs_difference"] == pytest.approx(80.0)  # seed 1 too
+    with pytest.raises(ValueError, match="share no cell"):
+        compare_cells.compare(a, b, seeds=(2,))
+    with pytest.raises(ValueError, match="lacks columns \\['ci95_high'\\]"):
+        compare_cells.compare(a.drop(columns="ci95_high"), b)
+    a.to_csv(tmp_path / "a.csv", index=False)
+    b.to_csv(tmp_path / "b.csv", index=False)
+    assert compare_cells.main([str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--seeds", "0"]) == 0
