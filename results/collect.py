@@ -33,22 +33,28 @@ def finished_runs(tracking_uri: str | None, experiment: str, profile: str | None
 
 def newest_evaluate_runs(runs: list) -> list:
     """One evaluate run per (variant, seed): the newest (older ones are superseded re-runs), among the runs on
-    the explainer of the seed's newest evaluate run.
+    the seed's explainer.
 
     A seed's models all stand on one explainer (its Original model: the heatmaps of the training and test
-    images). When a seed is run again with a new explainer (another machine trains another model from the same
-    seed; changed training code), its models evaluated on the old one leave the tables until they are evaluated
-    on the new one, rather than mix with them.
+    images). A seed's explainer is the model of its newest evaluate run of the Original model on itself (what a
+    reproduction evaluates first); when a seed is run again with a new explainer (another machine trains
+    another model from the same seed; changed training code), its models evaluated on the old one leave the
+    tables until they are evaluated on the new one, rather than mix with them. A seed without such a run keeps
+    every variant's newest run.
 
     ``runs``: newest first (as :func:`finished_runs` gives them). Cells, curves and outcomes all read
     these runs, so they always describe the same models.
     """
     explainers: dict[int, str] = {}
+    for run in runs:
+        variant, seed = _key(run)
+        params = run.data.params
+        if variant == "none" and params.get("model_run_id") == params.get("explainer_run_id") is not None:
+            explainers.setdefault(seed, params["explainer_run_id"])
     kept: dict[tuple[str, int], object] = {}
     for run in runs:
         variant, seed = _key(run)
-        explainer = run.data.params.get("explainer_run_id", "")
-        if explainers.setdefault(seed, explainer) == explainer:
+        if explainers.get(seed, run.data.params.get("explainer_run_id")) == run.data.params.get("explainer_run_id"):
             kept.setdefault((variant, seed), run)
     return list(kept.values())
 

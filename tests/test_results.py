@@ -52,9 +52,10 @@ def test_an_attack_row_never_takes_the_label_of_a_model_clean_row(tmp_path):
 def test_cells_curves_and_outcomes_read_the_same_newest_run_per_model_and_seed():
     from types import SimpleNamespace
 
-    def run(run_id, variant, seed, explainer="e"):
+    def run(run_id, variant, seed, explainer="e", model=None):
         return SimpleNamespace(info=SimpleNamespace(run_id=run_id), data=SimpleNamespace(
-            tags={"variant": variant}, params={"seed": str(seed), "explainer_run_id": explainer}))
+            tags={"variant": variant}, params={"seed": str(seed), "explainer_run_id": explainer,
+                                               "model_run_id": model or (explainer if variant == "none" else "m")}))
 
     newest_first = [run("new-none-0", "none", 0), run("none-1", "none", 1), run("old-none-0", "none", 0),
                     run("pgd-0", "pgd", 0), run("older-none-0", "none", 0)]
@@ -66,6 +67,14 @@ def test_cells_curves_and_outcomes_read_the_same_newest_run_per_model_and_seed()
                     run("none-1-old", "none", 1, "e1"), run("none-0", "none", 0)]
     kept = results.newest_evaluate_runs(newest_first)
     assert [r.info.run_id for r in kept] == ["none-1-new", "pgd-0", "none-0"]
+    # a model evaluated on another explainer (evaluate.py --explainer ...) stays out of a seed that has its
+    # explainer's run, and replaces nothing; an Original model evaluated on another explainer is not one
+    newest_first = [run("pgd-1-other", "pgd", 1, "x"), run("none-1-other", "none", 1, "x", model="e"),
+                    run("lrp-1", "lrp_eps", 1), run("pgd-1", "pgd", 1), run("none-1", "none", 1)]
+    kept = results.newest_evaluate_runs(newest_first)
+    assert [r.info.run_id for r in kept] == ["lrp-1", "pgd-1", "none-1"]
+    kept = results.newest_evaluate_runs([run("pgd-2-other", "pgd", 2, "x"), run("lrp-2", "lrp_eps", 2)])
+    assert [r.info.run_id for r in kept] == ["pgd-2-other", "lrp-2"]  # no explainer run: every newest run
 
 
 def test_the_unbounded_attacks_are_those_without_a_budget():

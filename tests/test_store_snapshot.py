@@ -33,7 +33,12 @@ def _store(folder):
 
     ids = {"large": step_runs.get_or_run("train", "train-x", {"a": 1}, {}, "workflow.steps.train", large),
            "small": step_runs.get_or_run("evaluate", "evaluate-x", {"b": 2}, {}, "workflow.steps.evaluate", small)}
-    mlflow.MlflowClient().create_run(tracking.experiment_id(), run_name="still-going")
+    client = mlflow.MlflowClient()
+    client.create_run(tracking.experiment_id(), run_name="still-going")
+    for name, run_id in ids.items():  # a registered version with an alias for each step's run
+        client.create_registered_model(f"model-{name}")
+        version = client.create_model_version(f"model-{name}", f"runs:/{run_id}/outcomes.npz", run_id=run_id)
+        client.set_registered_model_alias(f"model-{name}", "current", version.version)
     mlflow.set_tracking_uri(None)
     return uri, ids, calls
 
@@ -58,7 +63,7 @@ def test_a_restored_snapshot_reads_like_the_store_and_reruns_only_steps_that_los
     manifest = json.loads((tmp_path / "snap" / store_snapshot.MANIFEST).read_text())
     assert manifest["left_out"] == [{"path": f"{ids['large']}/artifacts/weights.bin", "bytes": 5000,
                                      "run_id": ids["large"]}]
-    with sqlite3.connect(tmp_path / "snap" / store_snapshot.DATABASE) as db:  # no path of this machine inside
+    with sqlite3.connect(tmp_path / "snap" / store_snapshot.SNAPSHOT_DATABASE) as db:  # no path of this machine
         uris = [row[0] for row in db.execute("select artifact_uri from runs")]
     assert all(u.startswith(store_snapshot.ROOT_PLACEHOLDER) for u in uris)
 
@@ -78,12 +83,40 @@ def test_a_restored_snapshot_reads_like_the_store_and_reruns_only_steps_that_los
         assert store_snapshot.step_key_of(tags) == source.get_run(run_id).data.tags[tracking.STEP_KEY_TAG]
     assert store_snapshot.step_key_of({"step": "entry"}) == ""
 
+    with pytest.raises(mlflow.exceptions.MlflowException):  # the alias of a model left out is gone
+        client.get_model_version_by_alias("model-large", "current")
+    assert client.get_model_version_by_alias("model-small", "current").run_id == ids["small"]
+
     calls.clear()
     again = _again(restored["tracking_uri"], calls)
     assert calls == ["large"] and again["small"] == ids["small"] and again["large"] != ids["large"]
     calls.clear()  # the source store is untouched: both steps reused there
     assert _again(uri, calls) == ids and calls == []
     assert (tmp_path / "source" / "mlruns").exists()
+
+
+def test_git_commits_every_file_of_a_snapshot():
+    """.gitignore hides mlflow.db and mlruns/ anywhere: a snapshot's names must not be those."""
+    import subprocess
+
+    from tests.conftest import REPO
+
+    def ignored(path):
+        return subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", "--no-index", path]).returncode == 0
+
+    assert ignored("docs/thesis-profile/store/mlflow.db")  # the check itself works
+    assert not ignored(f"docs/thesis-profile/store/{store_snapshot.SNAPSHOT_DATABASE}")
+    assert not ignored(f"docs/thesis-profile/store/{store_snapshot.MANIFEST}")
+    assert not ignored(f"docs/thesis-profile/store/{store_snapshot.SNAPSHOT_ARTIFACTS}/abc/artifacts/outcomes.npz")
+
+
+def test_a_moved_store_is_named_not_copied_empty(tmp_path):
+    (tmp_path / "source").mkdir()
+    _store(tmp_path / "source")
+    (tmp_path / "source").rename(tmp_path / "moved")
+    with pytest.raises(ValueError, match="no artifact folder where the database says.*artifact_location='file:"):
+        store_snapshot.save(f"sqlite:///{tmp_path / 'moved' / 'mlflow.db'}", tmp_path / "snap")
+    assert not (tmp_path / "snap").exists()
 
 
 def test_a_new_snapshot_replaces_an_old_one_and_nothing_else(tmp_path):

@@ -16,9 +16,14 @@ not there. (Models trained again on another machine differ: TensorFlow's
 CPU kernels differ by processor. So everything downstream runs again too,
 and a seed is either complete in the snapshot or started afresh.)
 
-Artifact locations are written into the copy with the placeholder root
-:data:`ROOT_PLACEHOLDER` and given the restored store's real folder by
-:func:`restore`.
+Every run's and logged model's artifacts are copied from the location the
+database gives (wherever the store's folder was moved), into one layout:
+``artifacts/<run id>/artifacts/...`` and ``artifacts/models/<model id>/...``,
+written into the copy under the placeholder root :data:`ROOT_PLACEHOLDER` and
+given the restored store's real folder by :func:`restore`. Registry aliases
+of models left out are dropped from the copy (a ``models:/name@alias`` would
+name a model that is not there). The snapshot's files are named so that
+``.gitignore`` (``mlflow.db``, ``mlruns/``) does not hide them.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import json
 import shutil
 import sqlite3
 import tempfile
+import urllib.parse
 from contextlib import closing
 from pathlib import Path
 
@@ -36,8 +42,8 @@ from workflow.tracking import STEP_KEY_TAG
 ROOT_PLACEHOLDER = "file:///STORE-SNAPSHOT/mlruns"
 PRUNED_KEY_TAG = "pruned_step_key"
 MANIFEST = "snapshot.json"
-DATABASE = "mlflow.db"
-ARTIFACTS = "mlruns"
+SNAPSHOT_DATABASE, SNAPSHOT_ARTIFACTS = "tracking.sqlite", "artifacts"  # in the snapshot
+DATABASE, ARTIFACTS = "mlflow.db", "mlruns"  # in a working store (as ``tracking.configure`` lays it out)
 DEFAULT_MAX_FILE_BYTES = 1_000_000
 
 
@@ -75,21 +81,29 @@ def _replace_root(db: sqlite3.Connection, old: str, new: str) -> int:
     return changed
 
 
-def _artifact_root(database: Path) -> str:
-    """The URI of the store's artifact folder, ``<folder of the database>/mlruns`` (see ``tracking.configure``)."""
-    return (database.resolve().parent / ARTIFACTS).as_uri()
+def _local_folder(uri: str, what: str) -> Path:
+    """The folder of a local artifact location (``file://`` URI or plain path); other schemes are refused."""
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(urllib.parse.unquote(parsed.path))
+    if parsed.scheme == "" or len(parsed.scheme) == 1:  # a plain path (or a Windows drive letter)
+        return Path(uri)
+    raise ValueError(f"A store snapshot copies local artifacts only. Received: {what}={uri!r}")
 
 
-def _owner(relative: Path, models: dict[str, str]) -> str | None:
-    """The run a file under ``mlruns/`` belongs to: ``<run id>/artifacts/...``, or a logged model's source run."""
-    parts = relative.parts
-    if len(parts) >= 3 and parts[0] == "models":
-        return models.get(parts[1])
-    if len(parts) >= 2 and parts[1] == "artifacts":
-        return parts[0]
-    if len(parts) >= 3 and parts[2] == "artifacts":  # <experiment id>/<run id>/artifacts/...
-        return parts[1]
-    return None
+def _copy_small_files(source: Path, destination: Path, limit: int, owner: str | None, kept: list,
+                      left_out: list, relative_to: Path) -> None:
+    """Copy the files under ``source`` of at most ``limit`` bytes; list the others (with their run)."""
+    for path in sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else []:
+        size = path.stat().st_size
+        if size > limit:
+            left_out.append({"path": (relative_to / path.relative_to(source)).as_posix(), "bytes": size,
+                             "run_id": owner})
+            continue
+        target = destination / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+        kept.append(size)
 
 
 def save(tracking_uri: str, output: str | Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> dict:
@@ -108,31 +122,40 @@ def save(tracking_uri: str, output: str | Path, max_file_bytes: int = DEFAULT_MA
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=output.parent))
     try:
-        copy = staging / DATABASE
+        copy = staging / SNAPSHOT_DATABASE
         now = datetime.datetime.now(datetime.timezone.utc)
-        now_ms = int(now.timestamp() * 1000)
         with closing(sqlite3.connect(database)) as source, closing(sqlite3.connect(copy)) as target:
             source.backup(target)  # consistent even while a reproduction writes to the store
-        source_root = database.resolve().parent / ARTIFACTS
         kept, left_out = [], []
         with closing(sqlite3.connect(copy)) as db, db:
-            models = dict(db.execute("select model_id, source_run_id from logged_models"))
-            for path in sorted(p for p in source_root.rglob("*") if p.is_file()) if source_root.is_dir() else []:
-                relative = path.relative_to(source_root)
-                size = path.stat().st_size
-                if size > int(max_file_bytes):
-                    left_out.append({"path": relative.as_posix(), "bytes": size, "run_id": _owner(relative, models)})
-                    continue
-                destination = staging / ARTIFACTS / relative
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, destination)
-                kept.append(size)
+            for experiment, location in db.execute(
+                    "select name, artifact_location from experiments e where exists "
+                    "(select 1 from runs r where r.experiment_id = e.experiment_id)").fetchall():
+                if not _local_folder(location, "artifact_location").is_dir():
+                    raise ValueError(f"Experiment {experiment!r} has runs but no artifact folder where the "
+                                     f"database says (was the store moved?). Received: artifact_location={location!r}")
+            for run_id, uri in db.execute("select run_uuid, artifact_uri from runs").fetchall():
+                relative = Path(run_id) / "artifacts"
+                _copy_small_files(_local_folder(uri, "artifact_uri"), staging / SNAPSHOT_ARTIFACTS / relative,
+                                  int(max_file_bytes), run_id, kept, left_out, relative)
+                db.execute("update runs set artifact_uri = ? where run_uuid = ?",
+                           (f"{ROOT_PLACEHOLDER}/{relative.as_posix()}", run_id))
+            for model_id, uri, run_id in db.execute(
+                    "select model_id, artifact_location, source_run_id from logged_models").fetchall():
+                relative = Path("models") / model_id / "artifacts"
+                _copy_small_files(_local_folder(uri, "artifact_location"), staging / SNAPSHOT_ARTIFACTS / relative,
+                                  int(max_file_bytes), run_id, kept, left_out, relative)
+                _replace_root(db, uri, f"{ROOT_PLACEHOLDER}/{relative.as_posix()}")  # the model and its versions
+            db.execute("update experiments set artifact_location = ?", (ROOT_PLACEHOLDER,))
             pruned = sorted({row["run_id"] for row in left_out if row["run_id"]})
             db.executemany(f"update tags set key = '{PRUNED_KEY_TAG}' where key = '{STEP_KEY_TAG}' and run_uuid = ?",
                            [(run_id,) for run_id in pruned])
+            db.executemany("delete from registered_model_aliases where exists (select 1 from model_versions v where "
+                           "v.name = registered_model_aliases.name and v.version = registered_model_aliases.version "
+                           "and v.run_id = ?)", [(run_id,) for run_id in pruned])
             # a run still going on in the source goes on there, not in the copy
-            db.execute("update runs set status = 'KILLED', end_time = ? where status = 'RUNNING'", (now_ms,))
-            _replace_root(db, _artifact_root(database), ROOT_PLACEHOLDER)
+            db.execute("update runs set status = 'KILLED', end_time = ? where status = 'RUNNING'",
+                       (int(now.timestamp() * 1000),))
             runs = dict(db.execute("select status, count(*) from runs group by status"))
         with closing(sqlite3.connect(copy)) as db:
             db.execute("vacuum")
@@ -154,16 +177,22 @@ def save(tracking_uri: str, output: str | Path, max_file_bytes: int = DEFAULT_MA
 def restore(snapshot: str | Path, store: str | Path) -> dict:
     """Lay the snapshot in ``snapshot`` out as a working store in folder ``store``; returns its tracking URI."""
     snapshot, store = Path(snapshot), Path(store)
-    if not (snapshot / MANIFEST).is_file() or not (snapshot / DATABASE).is_file():
-        raise ValueError(f"Not a store snapshot (no {MANIFEST} and {DATABASE}). Received: snapshot={str(snapshot)!r}")
+    if not (snapshot / MANIFEST).is_file() or not (snapshot / SNAPSHOT_DATABASE).is_file():
+        raise ValueError(f"Not a store snapshot (no {MANIFEST} and {SNAPSHOT_DATABASE}). "
+                         f"Received: snapshot={str(snapshot)!r}")
     if (store / DATABASE).exists() or (store / ARTIFACTS).exists():
         raise ValueError(f"A store is already in that folder; restore into a new one. Received: store={str(store)!r}")
     store.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(snapshot / DATABASE, store / DATABASE)
-    if (snapshot / ARTIFACTS).is_dir():
-        shutil.copytree(snapshot / ARTIFACTS, store / ARTIFACTS)
+    shutil.copy2(snapshot / SNAPSHOT_DATABASE, store / DATABASE)
+    if (snapshot / SNAPSHOT_ARTIFACTS).is_dir():
+        shutil.copytree(snapshot / SNAPSHOT_ARTIFACTS, store / ARTIFACTS)
+    root = (store.resolve() / ARTIFACTS).as_uri()
     with closing(sqlite3.connect(store / DATABASE)) as db, db:
-        changed = _replace_root(db, ROOT_PLACEHOLDER, (store.resolve() / ARTIFACTS).as_uri())
+        changed = _replace_root(db, ROOT_PLACEHOLDER, root)
+        elsewhere = db.execute("select count(*) from runs where instr(artifact_uri, ?) != 1", (root,)).fetchone()[0]
+    if elsewhere:
+        raise ValueError(f"{elsewhere} runs of the restored store keep artifacts outside it: not a snapshot "
+                         f"made by this version. Received: snapshot={str(snapshot)!r}")
     manifest = json.loads((snapshot / MANIFEST).read_text())
     return {"tracking_uri": f"sqlite:///{(store / DATABASE).resolve()}", "store": str(store.resolve()),
             "locations_rewritten": changed, "runs": manifest["runs"], "runs_pruned": len(manifest["runs_pruned"])}
