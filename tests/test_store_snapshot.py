@@ -90,6 +90,9 @@ def test_a_restored_snapshot_reads_like_the_store_and_reruns_only_steps_that_los
     calls.clear()
     again = _again(restored["tracking_uri"], calls)
     assert calls == ["large"] and again["small"] == ids["small"] and again["large"] != ids["large"]
+    again_saved = store_snapshot.save(restored["tracking_uri"], tmp_path / "snap-again", max_file_bytes=1000)
+    assert again_saved["runs_pruned"] == [ids["large"]]  # the file it never had is still named
+    assert again_saved["files_left_out"] == 1 and again_saved["bytes_left_out"] == 5000
     calls.clear()  # the source store is untouched: both steps reused there
     assert _again(uri, calls) == ids and calls == []
     assert (tmp_path / "source" / "mlruns").exists()

@@ -106,6 +106,15 @@ def _copy_small_files(source: Path, destination: Path, limit: int, owner: str | 
         kept.append(size)
 
 
+def _left_out_earlier(database: Path, listed: set[str]) -> list[dict]:
+    """What the snapshot this store was restored from left out (not listed again): a store restored, grown and
+    saved again still names every file it never had."""
+    earlier = database.parent / MANIFEST
+    if not earlier.is_file():
+        return []
+    return [row for row in json.loads(earlier.read_text())["left_out"] if row["path"] not in listed]
+
+
 def save(tracking_uri: str, output: str | Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> dict:
     """Copy the store of ``tracking_uri`` into ``output``, leaving out artifact files over ``max_file_bytes``.
 
@@ -147,6 +156,7 @@ def save(tracking_uri: str, output: str | Path, max_file_bytes: int = DEFAULT_MA
                                   int(max_file_bytes), run_id, kept, left_out, relative)
                 _replace_root(db, uri, f"{ROOT_PLACEHOLDER}/{relative.as_posix()}")  # the model and its versions
             db.execute("update experiments set artifact_location = ?", (ROOT_PLACEHOLDER,))
+            left_out += _left_out_earlier(database, {row["path"] for row in left_out})
             pruned = sorted({row["run_id"] for row in left_out if row["run_id"]})
             db.executemany(f"update tags set key = '{PRUNED_KEY_TAG}' where key = '{STEP_KEY_TAG}' and run_uuid = ?",
                            [(run_id,) for run_id in pruned])
@@ -193,6 +203,7 @@ def restore(snapshot: str | Path, store: str | Path) -> dict:
     if elsewhere:
         raise ValueError(f"{elsewhere} runs of the restored store keep artifacts outside it: not a snapshot "
                          f"made by this version. Received: snapshot={str(snapshot)!r}")
+    shutil.copy2(snapshot / MANIFEST, store / MANIFEST)  # what it left out, for the store's next snapshot
     manifest = json.loads((snapshot / MANIFEST).read_text())
     return {"tracking_uri": f"sqlite:///{(store / DATABASE).resolve()}", "store": str(store.resolve()),
             "locations_rewritten": changed, "runs": manifest["runs"], "runs_pruned": len(manifest["runs_pruned"])}
