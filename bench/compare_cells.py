@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     except (ValueError, OSError) as error:
         print(f"error: {type(error).__name__}: {error}")
         return 2
-    print(markdown(table, "model"))
+    print(markdown(table.astype(object), "model"))  # counts stay integers
     print(json.dumps(totals, indent=2))
     return 0
 
