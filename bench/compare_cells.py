@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import pandas as pd
 
@@ -30,7 +31,12 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, seeds: tuple[int, ...] = ()) -> tu
             raise ValueError(f"cells file {name} lacks columns {missing}. Received: columns={list(frame.columns)}")
     if seeds:
         a, b = (f[f["seed"].astype(int).isin(seeds)] for f in (a, b))
-    joined = a.merge(b, on=KEYS, suffixes=("_a", "_b"))
+    for name, frame in (("A", a), ("B", b)):
+        repeated = frame.duplicated(KEYS)
+        if repeated.any():
+            raise ValueError(f"cells file {name} has a cell twice. Received: "
+                             f"{frame.loc[repeated, KEYS].iloc[0].to_dict()}")
+    joined = a.merge(b, on=KEYS, suffixes=("_a", "_b"), validate="one_to_one")
     if joined.empty:
         raise ValueError(f"The two files share no cell (variant, seed, test set, attack, order). Received: "
                          f"seeds={list(seeds) or 'all'}")
@@ -65,7 +71,7 @@ def main(argv=None) -> int:
     try:
         table, totals = compare(pd.read_csv(args.a), pd.read_csv(args.b), seeds)
     except (ValueError, OSError) as error:
-        print(f"error: {type(error).__name__}: {error}")
+        print(f"error: {type(error).__name__}: {error} (files: {args.a}, {args.b})", file=sys.stderr)
         return 2
     print(markdown(table.astype(object), "model"))  # counts stay integers
     print(json.dumps(totals, indent=2))

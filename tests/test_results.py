@@ -2,6 +2,7 @@
 
 import json
 import math
+import sqlite3
 import sys
 
 import mlflow
@@ -285,6 +286,14 @@ def test_a_store_snapshot_gives_the_report_what_the_store_gives(quick_store, tmp
     assert saved["runs_pruned"] and saved["bytes_left_out"] > 10 * saved["bytes_kept"]
     uri = store_snapshot.restore(tmp_path / "snap", tmp_path / "store")["tracking_uri"]
     experiment = "pixel-importance"
+    root = (tmp_path / "store" / "mlruns").resolve().as_uri()
+    with sqlite3.connect(tmp_path / "store" / "mlflow.db") as db:  # the models: relocated, their runs pruned
+        models = db.execute("select artifact_location, source_run_id from logged_models").fetchall()
+        stored = [row[0] for row in db.execute("select storage_location from model_versions")]
+        aliases = db.execute("select count(*) from registered_model_aliases").fetchone()[0]
+    assert models and all(location.startswith(root) for location, _ in models)
+    assert stored and all(location.startswith(root) for location in stored)
+    assert {run_id for _, run_id in models} <= set(saved["runs_pruned"]) and aliases == 0
     pd.testing.assert_frame_equal(results.collect(uri, experiment, profile="quick"),
                                   results.collect(quick_store["uri"], experiment, profile="quick"))
     pd.testing.assert_frame_equal(results.collect_curves(uri, experiment, profile="quick"),
@@ -577,6 +586,8 @@ def test_compare_cells_gives_the_differences_of_two_reports_exactly(tmp_path):
     assert compare_cells.compare(a, b)[1]["max_abs_difference"] == pytest.approx(80.0)  # seed 1 too
     with pytest.raises(ValueError, match="share no cell"):
         compare_cells.compare(a, b, seeds=(2,))
+    with pytest.raises(ValueError, match="file B has a cell twice.*'test_set': 'original'"):
+        compare_cells.compare(a, pd.concat([b, b.iloc[:1]]))
     with pytest.raises(ValueError, match="lacks columns \\['ci95_high'\\]"):
         compare_cells.compare(a.drop(columns="ci95_high"), b)
     a.to_csv(tmp_path / "a.csv", index=False)

@@ -14,8 +14,8 @@ from workflow import step_runs, store_snapshot, tracking
 
 
 def _store(folder):
-    """A store with a step that logs a small array and a large file, a step with a small array only, and a run
-    left RUNNING."""
+    """A store with a step ``base`` that logs a small array, a step ``large`` that reads it and logs a small array
+    and a large file, a step ``small`` with a small array only, and a run left RUNNING."""
     uri = tracking.configure(fresh_store(folder))
     step_runs._steps.clear()
     calls = []
@@ -27,27 +27,36 @@ def _store(folder):
         path.write_bytes(b"\0" * 5000)
         mlflow.log_artifact(str(path))
 
-    def small():
-        calls.append("small")
-        tracking.log_arrays("outcomes.npz", correct=np.array([False, False]))
+    def logs(name, values):
+        def body():
+            calls.append(name)
+            tracking.log_arrays("outcomes.npz", correct=np.array(values))
+        return body
 
-    ids = {"large": step_runs.get_or_run("train", "train-x", {"a": 1}, {}, "workflow.steps.train", large),
-           "small": step_runs.get_or_run("evaluate", "evaluate-x", {"b": 2}, {}, "workflow.steps.evaluate", small)}
+    ids = {"base": step_runs.get_or_run("heatmaps", "base-x", {"c": 3}, {}, "workflow.steps.heatmaps",
+                                        logs("base", [True]))}
+    ids["large"] = step_runs.get_or_run("train", "train-x", {"a": 1}, {"base": ids["base"]}, "workflow.steps.train",
+                                        large)
+    ids["small"] = step_runs.get_or_run("evaluate", "evaluate-x", {"b": 2}, {}, "workflow.steps.evaluate",
+                                        logs("small", [False, False]))
     client = mlflow.MlflowClient()
     client.create_run(tracking.experiment_id(), run_name="still-going")
-    for name, run_id in ids.items():  # a registered version with an alias for each step's run
+    for name in ("large", "small"):  # a registered version with an alias for each of these steps' runs
         client.create_registered_model(f"model-{name}")
-        version = client.create_model_version(f"model-{name}", f"runs:/{run_id}/outcomes.npz", run_id=run_id)
+        version = client.create_model_version(f"model-{name}", f"runs:/{ids[name]}/outcomes.npz", run_id=ids[name])
         client.set_registered_model_alias(f"model-{name}", "current", version.version)
     mlflow.set_tracking_uri(None)
     return uri, ids, calls
 
 
 def _again(uri, calls):
-    """The two steps asked for again against store ``uri``, as a new entry run would."""
+    """The steps asked for again against store ``uri``, as a new entry run would."""
     tracking.configure(uri)
     step_runs._steps.clear()
-    return {"large": step_runs.get_or_run("train", "train-x", {"a": 1}, {}, "workflow.steps.train",
+    base = step_runs.get_or_run("heatmaps", "base-x", {"c": 3}, {}, "workflow.steps.heatmaps",
+                                lambda: calls.append("base"))
+    return {"base": base,
+            "large": step_runs.get_or_run("train", "train-x", {"a": 1}, {"base": base}, "workflow.steps.train",
                                           lambda: calls.append("large")),
             "small": step_runs.get_or_run("evaluate", "evaluate-x", {"b": 2}, {}, "workflow.steps.evaluate",
                                           lambda: calls.append("small"))}
@@ -58,8 +67,9 @@ def test_a_restored_snapshot_reads_like_the_store_and_reruns_only_steps_that_los
     uri, ids, calls = _store(tmp_path / "source")
     saved = store_snapshot.save(uri, tmp_path / "snap", max_file_bytes=1000)
     assert saved["files_left_out"] == 1 and saved["bytes_left_out"] == 5000
-    assert saved["runs_pruned"] == [ids["large"]]
-    assert saved["runs"] == {"FINISHED": 2, "KILLED": 1}  # the RUNNING run goes on in the store, not the copy
+    # base left out nothing but is read by large: on another machine it would be another base
+    assert saved["runs_pruned"] == sorted([ids["large"], ids["base"]])
+    assert saved["runs"] == {"FINISHED": 3, "KILLED": 1}  # the RUNNING run goes on in the store, not the copy
     manifest = json.loads((tmp_path / "snap" / store_snapshot.MANIFEST).read_text())
     assert manifest["left_out"] == [{"path": f"{ids['large']}/artifacts/weights.bin", "bytes": 5000,
                                      "run_id": ids["large"]}]
@@ -70,7 +80,7 @@ def test_a_restored_snapshot_reads_like_the_store_and_reruns_only_steps_that_los
     restored = store_snapshot.restore(tmp_path / "snap", tmp_path / "elsewhere")
     assert restored["tracking_uri"] == f"sqlite:///{(tmp_path / 'elsewhere' / 'mlflow.db').resolve()}"
     client = mlflow.MlflowClient(restored["tracking_uri"])
-    for name, expected in (("large", [True, False, True]), ("small", [False, False])):
+    for name, expected in (("large", [True, False, True]), ("small", [False, False]), ("base", [True])):
         tracking._loaded.clear()
         arrays = tracking.load_arrays(ids[name], "outcomes.npz", tracking_uri=restored["tracking_uri"])
         np.testing.assert_array_equal(arrays["correct"], expected)
@@ -89,9 +99,9 @@ def test_a_restored_snapshot_reads_like_the_store_and_reruns_only_steps_that_los
 
     calls.clear()
     again = _again(restored["tracking_uri"], calls)
-    assert calls == ["large"] and again["small"] == ids["small"] and again["large"] != ids["large"]
+    assert calls == ["base", "large"] and again["small"] == ids["small"] and again["large"] != ids["large"]
     again_saved = store_snapshot.save(restored["tracking_uri"], tmp_path / "snap-again", max_file_bytes=1000)
-    assert again_saved["runs_pruned"] == [ids["large"]]  # the file it never had is still named
+    assert set(again_saved["runs_pruned"]) >= {ids["large"], ids["base"]}  # the file it never had is still named
     assert again_saved["files_left_out"] == 1 and again_saved["bytes_left_out"] == 5000
     calls.clear()  # the source store is untouched: both steps reused there
     assert _again(uri, calls) == ids and calls == []
@@ -117,7 +127,7 @@ def test_a_moved_store_is_named_not_copied_empty(tmp_path):
     (tmp_path / "source").mkdir()
     _store(tmp_path / "source")
     (tmp_path / "source").rename(tmp_path / "moved")
-    with pytest.raises(ValueError, match="no artifact folder where the database says.*artifact_location='file:"):
+    with pytest.raises(ValueError, match="has step runs but no artifact folder where the database says.*artifact_location='file:"):
         store_snapshot.save(f"sqlite:///{tmp_path / 'moved' / 'mlflow.db'}", tmp_path / "snap")
     assert not (tmp_path / "snap").exists()
 
@@ -153,7 +163,27 @@ def test_restoring_over_a_store_is_refused_and_the_cli_says_why(tmp_path, capsys
     (tmp_path / "source").mkdir()
     uri, _, _ = _store(tmp_path / "source")
     assert snapshot.main(["save", "--tracking-uri", uri, "--output", str(tmp_path / "snap")]) == 0
-    assert json.loads(capsys.readouterr().out)["runs"]["FINISHED"] == 2
+    assert json.loads(capsys.readouterr().out)["runs"]["FINISHED"] == 3
     assert snapshot.main(["restore", str(tmp_path / "snap"), "--into", str(tmp_path / "source")]) == 2
-    assert "A store is already in that folder" in capsys.readouterr().err
+    assert "A store or the snapshot is already in that folder" in capsys.readouterr().err
     assert mlflow.MlflowClient(uri).search_runs([tracking.experiment_id()])  # the store is still there
+
+
+def test_a_snapshot_never_replaces_a_store_and_a_failed_restore_leaves_nothing(tmp_path):
+    (tmp_path / "source").mkdir()
+    uri, _, _ = _store(tmp_path / "source")
+    for output in (tmp_path / "source", tmp_path):  # the store's folder, or a folder above it
+        with pytest.raises(ValueError, match="something other than a store snapshot"):
+            store_snapshot.save(uri, output)
+    assert (tmp_path / "source" / "mlflow.db").is_file() and (tmp_path / "source" / "mlruns").is_dir()
+    store_snapshot.save(uri, tmp_path / "snap")
+    restored = store_snapshot.restore(tmp_path / "snap", tmp_path / "restored")
+    with pytest.raises(ValueError, match="something other than a store snapshot"):  # it has the old manifest
+        store_snapshot.save(restored["tracking_uri"], tmp_path / "restored")
+    assert (tmp_path / "restored" / "mlflow.db").is_file()
+    (tmp_path / "snap" / store_snapshot.MANIFEST).write_text("{not json")
+    with pytest.raises(ValueError):
+        store_snapshot.restore(tmp_path / "snap", tmp_path / "again")
+    assert list((tmp_path / "again").iterdir()) == []  # no half store to refuse the next try
+    with pytest.raises(ValueError, match="A store or the snapshot is already in that folder"):
+        store_snapshot.restore(tmp_path / "snap", tmp_path / "snap")

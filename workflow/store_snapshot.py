@@ -44,6 +44,7 @@ PRUNED_KEY_TAG = "pruned_step_key"
 MANIFEST = "snapshot.json"
 SNAPSHOT_DATABASE, SNAPSHOT_ARTIFACTS = "tracking.sqlite", "artifacts"  # in the snapshot
 DATABASE, ARTIFACTS = "mlflow.db", "mlruns"  # in a working store (as ``tracking.configure`` lays it out)
+RESTORED_FROM = "restored-from-snapshot.json"  # in a restored store: its snapshot's manifest
 DEFAULT_MAX_FILE_BYTES = 1_000_000
 
 
@@ -109,101 +110,156 @@ def _copy_small_files(source: Path, destination: Path, limit: int, owner: str | 
 def _left_out_earlier(database: Path, listed: set[str]) -> list[dict]:
     """What the snapshot this store was restored from left out (not listed again): a store restored, grown and
     saved again still names every file it never had."""
-    earlier = database.parent / MANIFEST
+    earlier = database.parent / RESTORED_FROM
     if not earlier.is_file():
         return []
     return [row for row in json.loads(earlier.read_text())["left_out"] if row["path"] not in listed]
+
+
+def _with_upstream(db: sqlite3.Connection, pruned: set[str]) -> set[str]:
+    """``pruned`` and every run they read, transitively (params ``<name>_run_id``): the upstream of a step that
+    runs again on another machine runs again too, so one seed never stands on two machines' models."""
+    reads: dict[str, set[str]] = {}
+    for run_id, value in db.execute("select run_uuid, value from params where key like '%\\_run\\_id' escape '\\'"):
+        reads.setdefault(run_id, set()).add(value)
+    runs = {row[0] for row in db.execute("select run_uuid from runs")}
+    found, frontier = set(pruned), list(pruned)
+    while frontier:
+        for upstream in reads.get(frontier.pop(), set()) & runs - found:
+            found.add(upstream)
+            frontier.append(upstream)
+    return found
+
+
+def _is_snapshot(folder: Path) -> bool:
+    return (folder / MANIFEST).is_file() and (folder / SNAPSHOT_DATABASE).is_file()
 
 
 def save(tracking_uri: str, output: str | Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> dict:
     """Copy the store of ``tracking_uri`` into ``output``, leaving out artifact files over ``max_file_bytes``.
 
     A snapshot already in ``output`` is replaced only once the new one is complete; a folder that holds
-    something else is refused.
+    something else (a working store above all) is refused.
     """
     database = database_path(tracking_uri)
     if int(max_file_bytes) < 0:
         raise ValueError(f"max_file_bytes must be >= 0. Received: max_file_bytes={max_file_bytes!r}")
     output = Path(output)
-    if output.exists() and any(output.iterdir()) and not (output / MANIFEST).is_file():
+    if output.resolve() in database.resolve().parents or (
+            output.exists() and any(output.iterdir()) and not _is_snapshot(output)):
         raise ValueError(f"The output folder holds something other than a store snapshot; choose an empty or "
                          f"new folder. Received: output={str(output)!r}")
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=output.parent))
+    old = staging.with_name(staging.name + "-old")
     try:
         copy = staging / SNAPSHOT_DATABASE
         now = datetime.datetime.now(datetime.timezone.utc)
-        with closing(sqlite3.connect(database)) as source, closing(sqlite3.connect(copy)) as target:
-            source.backup(target)  # consistent even while a reproduction writes to the store
-        kept, left_out = [], []
-        with closing(sqlite3.connect(copy)) as db, db:
-            for experiment, location in db.execute(
-                    "select name, artifact_location from experiments e where exists "
-                    "(select 1 from runs r where r.experiment_id = e.experiment_id)").fetchall():
-                if not _local_folder(location, "artifact_location").is_dir():
-                    raise ValueError(f"Experiment {experiment!r} has runs but no artifact folder where the "
-                                     f"database says (was the store moved?). Received: artifact_location={location!r}")
-            for run_id, uri in db.execute("select run_uuid, artifact_uri from runs").fetchall():
-                relative = Path(run_id) / "artifacts"
-                _copy_small_files(_local_folder(uri, "artifact_uri"), staging / SNAPSHOT_ARTIFACTS / relative,
-                                  int(max_file_bytes), run_id, kept, left_out, relative)
-                db.execute("update runs set artifact_uri = ? where run_uuid = ?",
-                           (f"{ROOT_PLACEHOLDER}/{relative.as_posix()}", run_id))
-            for model_id, uri, run_id in db.execute(
-                    "select model_id, artifact_location, source_run_id from logged_models").fetchall():
-                relative = Path("models") / model_id / "artifacts"
-                _copy_small_files(_local_folder(uri, "artifact_location"), staging / SNAPSHOT_ARTIFACTS / relative,
-                                  int(max_file_bytes), run_id, kept, left_out, relative)
-                _replace_root(db, uri, f"{ROOT_PLACEHOLDER}/{relative.as_posix()}")  # the model and its versions
-            db.execute("update experiments set artifact_location = ?", (ROOT_PLACEHOLDER,))
-            left_out += _left_out_earlier(database, {row["path"] for row in left_out})
-            pruned = sorted({row["run_id"] for row in left_out if row["run_id"]})
-            db.executemany(f"update tags set key = '{PRUNED_KEY_TAG}' where key = '{STEP_KEY_TAG}' and run_uuid = ?",
-                           [(run_id,) for run_id in pruned])
-            db.executemany("delete from registered_model_aliases where exists (select 1 from model_versions v where "
-                           "v.name = registered_model_aliases.name and v.version = registered_model_aliases.version "
-                           "and v.run_id = ?)", [(run_id,) for run_id in pruned])
-            # a run still going on in the source goes on there, not in the copy
-            db.execute("update runs set status = 'KILLED', end_time = ? where status = 'RUNNING'",
-                       (int(now.timestamp() * 1000),))
-            runs = dict(db.execute("select status, count(*) from runs group by status"))
-        with closing(sqlite3.connect(copy)) as db:
-            db.execute("vacuum")
-        manifest = {
-            "created": now.isoformat(timespec="seconds"),
-            "source": str(tracking_uri), "max_file_bytes": int(max_file_bytes), "runs": runs,
-            "files_kept": len(kept), "bytes_kept": sum(kept), "files_left_out": len(left_out),
-            "bytes_left_out": sum(row["bytes"] for row in left_out), "runs_pruned": pruned, "left_out": left_out,
-        }
+        try:
+            with closing(sqlite3.connect(database)) as source, closing(sqlite3.connect(copy)) as target:
+                source.backup(target)  # consistent even while a reproduction writes to the store
+            manifest = _prune_and_relocate(copy, database, staging, int(max_file_bytes), now)
+        except sqlite3.Error as error:
+            raise ValueError(f"Not a readable MLflow store ({error}). Received: tracking_uri={tracking_uri!r}") from None
+        manifest = {"created": now.isoformat(timespec="seconds"), "source": str(tracking_uri),
+                    "max_file_bytes": int(max_file_bytes), **manifest}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
         if output.exists():
-            shutil.rmtree(output)
+            output.rename(old)  # the old snapshot goes only once the new one is in place
         staging.rename(output)
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {"output": str(output), **{k: v for k, v in manifest.items() if k != "left_out"}}
 
 
+def _prune_and_relocate(copy: Path, database: Path, staging: Path, limit: int, now) -> dict:
+    """In the copied database ``copy``: copy the artifacts up to ``limit`` bytes into ``staging``, relocate every
+    location under :data:`ROOT_PLACEHOLDER`, prune, KILL what is RUNNING. The manifest's counts and lists."""
+    kept, left_out = [], []
+    with closing(sqlite3.connect(copy)) as db, db:
+        locations = [row[0] for row in db.execute("select distinct artifact_location from experiments")]
+        for experiment, location in db.execute(  # every step logs artifacts: their folder must be there
+                "select name, artifact_location from experiments e where exists (select 1 from runs r join tags t "
+                f"on t.run_uuid = r.run_uuid where r.experiment_id = e.experiment_id and t.key = '{STEP_KEY_TAG}')"
+        ).fetchall():
+            if not _local_folder(location, f"artifact_location of experiment {experiment!r}").is_dir():
+                raise ValueError(f"Experiment {experiment!r} has step runs but no artifact folder where the "
+                                 f"database says (was the store moved?). Received: artifact_location={location!r}")
+        for run_id, uri in db.execute("select run_uuid, artifact_uri from runs").fetchall():
+            relative = Path(run_id) / "artifacts"
+            _copy_small_files(_local_folder(uri, f"artifact_uri of run {run_id}"),
+                              staging / SNAPSHOT_ARTIFACTS / relative, limit, run_id, kept, left_out, relative)
+            db.execute("update runs set artifact_uri = ? where run_uuid = ?",
+                       (f"{ROOT_PLACEHOLDER}/{relative.as_posix()}", run_id))
+        for model_id, uri, run_id in db.execute(
+                "select model_id, artifact_location, source_run_id from logged_models").fetchall():
+            relative = Path("models") / model_id / "artifacts"
+            _copy_small_files(_local_folder(uri, f"artifact_location of model {model_id}"),
+                              staging / SNAPSHOT_ARTIFACTS / relative, limit, run_id, kept, left_out, relative)
+            _replace_root(db, uri, f"{ROOT_PLACEHOLDER}/{relative.as_posix()}")  # the model and its versions
+        for location in locations:  # any other mention of a run's folder (<location>/<run id>/artifacts)
+            _replace_root(db, location.rstrip("/") + "/", ROOT_PLACEHOLDER + "/")
+        db.execute("update experiments set artifact_location = ?", (ROOT_PLACEHOLDER,))
+        left_out += _left_out_earlier(database, {row["path"] for row in left_out})
+        pruned = sorted(_with_upstream(db, {row["run_id"] for row in left_out if row["run_id"]}))
+        db.executemany(f"update tags set key = '{PRUNED_KEY_TAG}' where key = '{STEP_KEY_TAG}' and run_uuid = ?",
+                       [(run_id,) for run_id in pruned])
+        db.executemany("delete from registered_model_aliases where exists (select 1 from model_versions v where "
+                       "v.name = registered_model_aliases.name and v.version = registered_model_aliases.version "
+                       "and v.run_id = ?)", [(run_id,) for run_id in pruned])
+        # a run still going on in the source goes on there, not in the copy
+        db.execute("update runs set status = 'KILLED', end_time = ? where status = 'RUNNING'",
+                   (int(now.timestamp() * 1000),))
+        runs = dict(db.execute("select status, count(*) from runs group by status"))
+    with closing(sqlite3.connect(copy)) as db:
+        db.execute("vacuum")
+    return {"runs": runs, "files_kept": len(kept), "bytes_kept": sum(kept), "files_left_out": len(left_out),
+            "bytes_left_out": sum(row["bytes"] for row in left_out), "runs_pruned": pruned, "left_out": left_out}
+
+
+LOCATION_COLUMNS = (("runs", "artifact_uri"), ("experiments", "artifact_location"),
+                    ("logged_models", "artifact_location"), ("model_versions", "storage_location"))
+
+
 def restore(snapshot: str | Path, store: str | Path) -> dict:
-    """Lay the snapshot in ``snapshot`` out as a working store in folder ``store``; returns its tracking URI."""
+    """Lay the snapshot in ``snapshot`` out as a working store in folder ``store``; returns its tracking URI.
+
+    Built beside ``store`` and moved in at the end: a failed restore leaves no half store behind.
+    """
     snapshot, store = Path(snapshot), Path(store)
-    if not (snapshot / MANIFEST).is_file() or not (snapshot / SNAPSHOT_DATABASE).is_file():
+    if not _is_snapshot(snapshot):
         raise ValueError(f"Not a store snapshot (no {MANIFEST} and {SNAPSHOT_DATABASE}). "
                          f"Received: snapshot={str(snapshot)!r}")
-    if (store / DATABASE).exists() or (store / ARTIFACTS).exists():
-        raise ValueError(f"A store is already in that folder; restore into a new one. Received: store={str(store)!r}")
+    if (store / DATABASE).exists() or (store / ARTIFACTS).exists() or store.resolve() == snapshot.resolve():
+        raise ValueError(f"A store or the snapshot is already in that folder; restore into a new one. "
+                         f"Received: store={str(store)!r}")
     store.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(snapshot / SNAPSHOT_DATABASE, store / DATABASE)
-    if (snapshot / SNAPSHOT_ARTIFACTS).is_dir():
-        shutil.copytree(snapshot / SNAPSHOT_ARTIFACTS, store / ARTIFACTS)
-    root = (store.resolve() / ARTIFACTS).as_uri()
-    with closing(sqlite3.connect(store / DATABASE)) as db, db:
-        changed = _replace_root(db, ROOT_PLACEHOLDER, root)
-        elsewhere = db.execute("select count(*) from runs where instr(artifact_uri, ?) != 1", (root,)).fetchone()[0]
-    if elsewhere:
-        raise ValueError(f"{elsewhere} runs of the restored store keep artifacts outside it: not a snapshot "
-                         f"made by this version. Received: snapshot={str(snapshot)!r}")
-    shutil.copy2(snapshot / MANIFEST, store / MANIFEST)  # what it left out, for the store's next snapshot
-    manifest = json.loads((snapshot / MANIFEST).read_text())
+    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=store))
+    try:
+        manifest = json.loads((snapshot / MANIFEST).read_text())
+        shutil.copy2(snapshot / SNAPSHOT_DATABASE, staging / DATABASE)
+        if (snapshot / SNAPSHOT_ARTIFACTS).is_dir():
+            shutil.copytree(snapshot / SNAPSHOT_ARTIFACTS, staging / ARTIFACTS)
+        root = (store.resolve() / ARTIFACTS).as_uri()
+        try:
+            with closing(sqlite3.connect(staging / DATABASE)) as db, db:
+                changed = _replace_root(db, ROOT_PLACEHOLDER, root)
+                elsewhere = sum(db.execute(f'select count(*) from "{table}" where (instr("{column}", \'file:\') = 1 '
+                                           f'or instr("{column}", \'/\') = 1) and instr("{column}", ?) != 1',
+                                           (root,)).fetchone()[0]  # local paths only (not models:/, runs:/)
+                                for table, column in LOCATION_COLUMNS)
+        except sqlite3.Error as error:
+            raise ValueError(f"Not a readable snapshot database ({error}). Received: snapshot={str(snapshot)!r}") \
+                from None
+        if elsewhere:
+            raise ValueError(f"{elsewhere} artifact locations of the restored store lie outside it: not a snapshot "
+                             f"made by this version. Received: snapshot={str(snapshot)!r}")
+        shutil.copy2(snapshot / MANIFEST, staging / RESTORED_FROM)  # what it left out, for the next snapshot
+        for name in (DATABASE, ARTIFACTS, RESTORED_FROM):
+            if (staging / name).exists():
+                (staging / name).rename(store / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return {"tracking_uri": f"sqlite:///{(store / DATABASE).resolve()}", "store": str(store.resolve()),
             "locations_rewritten": changed, "runs": manifest["runs"], "runs_pruned": len(manifest["runs_pruned"])}
