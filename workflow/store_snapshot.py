@@ -9,12 +9,13 @@ any machine, so the report can be rebuilt from it and a reproduction can go
 on adding seeds to it.
 
 Runs still RUNNING in the store are KILLED in the copy (they go on in the
-store, not in the copy). A step run that lost files in the copy can be read but is never reused:
-its step key is moved to the tag ``pruned_step_key``, so a reproduction on
-the restored store runs that step again rather than load a model that is
-not there. (Models trained again on another machine differ: TensorFlow's
-CPU kernels differ by processor. So everything downstream runs again too,
-and a seed is either complete in the snapshot or started afresh.)
+store, not in the copy). A step run that lost files in the copy, and every
+run it reads (transitively), can be read but is never reused: their step keys
+move to the tag ``pruned_step_key``, so a reproduction on the restored store
+runs those steps again rather than load a model that is not there. (Models
+trained again on another machine differ: TensorFlow's CPU kernels differ by
+processor. Step keys chain through upstream run ids, so everything downstream
+runs again too, and a seed's runs never stand on two machines' models.)
 
 Every run's and logged model's artifacts are copied from the location the
 database gives (wherever the store's folder was moved), into one layout:
