@@ -45,16 +45,17 @@ def newest_evaluate_runs(runs: list) -> list:
     ``runs``: newest first (as :func:`finished_runs` gives them). Cells, curves and outcomes all read
     these runs, so they always describe the same models.
     """
-    explainers: dict[int, str] = {}
+    explainers: dict[tuple[int, str], str] = {}  # (seed, profile) -> explainer run id
     for run in runs:
         variant, seed = _key(run)
         params = run.data.params
         if variant == "none" and params.get("model_run_id") == params.get("explainer_run_id") is not None:
-            explainers.setdefault(seed, params["explainer_run_id"])
+            explainers.setdefault((seed, run.data.tags.get("profile", "")), params["explainer_run_id"])
     kept: dict[tuple[str, int], object] = {}
     for run in runs:
         variant, seed = _key(run)
-        if explainers.get(seed, run.data.params.get("explainer_run_id")) == run.data.params.get("explainer_run_id"):
+        own = run.data.params.get("explainer_run_id")
+        if explainers.get((seed, run.data.tags.get("profile", "")), own) == own:
             kept.setdefault((variant, seed), run)
     return list(kept.values())
 

@@ -76,6 +76,10 @@ def test_cells_curves_and_outcomes_read_the_same_newest_run_per_model_and_seed()
     assert [r.info.run_id for r in kept] == ["lrp-1", "pgd-1", "none-1"]
     kept = results.newest_evaluate_runs([run("pgd-2-other", "pgd", 2, "x"), run("lrp-2", "lrp_eps", 2)])
     assert [r.info.run_id for r in kept] == ["pgd-2-other", "lrp-2"]  # no explainer run: every newest run
+    other_profile = run("none-3-quick", "none", 3, "q")  # another profile's seed 3 is not this one's explainer
+    other_profile.data.tags["profile"] = "quick"
+    kept = results.newest_evaluate_runs([other_profile, run("lrp-3", "lrp_eps", 3)])
+    assert [r.info.run_id for r in kept] == ["none-3-quick", "lrp-3"]
 
 
 def test_the_unbounded_attacks_are_those_without_a_budget():
