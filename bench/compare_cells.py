@@ -19,6 +19,7 @@ import sys
 import pandas as pd
 
 from results.text_tables import markdown
+from workflow.profiles import parse_seeds
 
 KEYS = ["variant", "seed", "test_set", "attack", "order"]
 
@@ -65,11 +66,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default="", help="only these seeds, e.g. 0 or 0,1 (default: all)")
     args = p.parse_args(argv)
     try:
-        seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
-    except ValueError:
-        p.error(f"seeds must be integers separated by commas. Received: seeds={args.seeds!r}")
-    try:
-        table, totals = compare(pd.read_csv(args.a), pd.read_csv(args.b), seeds)
+        table, totals = compare(pd.read_csv(args.a), pd.read_csv(args.b), parse_seeds(args.seeds))
     except (ValueError, OSError) as error:
         print(f"error: {type(error).__name__}: {error} (files: {args.a}, {args.b})", file=sys.stderr)
         return 2

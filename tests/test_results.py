@@ -597,3 +597,4 @@ def test_compare_cells_gives_the_differences_of_two_reports_exactly(tmp_path):
     a.to_csv(tmp_path / "a.csv", index=False)
     b.to_csv(tmp_path / "b.csv", index=False)
     assert compare_cells.main([str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--seeds", "0"]) == 0
+    assert compare_cells.main([str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--seeds", "x"]) == 2

@@ -18,7 +18,8 @@ processor. Step keys chain through upstream run ids, so everything downstream
 runs again too, and a seed's runs never stand on two machines' models.)
 
 Every run's and logged model's artifacts are copied from the location the
-database gives (wherever the store's folder was moved), into one layout:
+database gives (a store whose folder was moved is refused, not copied empty),
+into one layout:
 ``artifacts/<run id>/artifacts/...`` and ``artifacts/models/<model id>/...``,
 written into the copy under the placeholder root :data:`ROOT_PLACEHOLDER` and
 given the restored store's real folder by :func:`restore`. Registry aliases
