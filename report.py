@@ -50,11 +50,15 @@ def report(profile: str = "thesis", output: str = "reports", data: str | None = 
         uri, experiment = mlflow.get_tracking_uri(), mlflow.get_experiment(tracking.experiment_id()).name
         curves = results.of_seeds(results.collect_curves(uri, experiment, profile=profile), chosen)
         overlap = results.of_seeds(results.collect_overlap(uri, experiment, profile=profile), chosen)
-        stages = results.of_seeds(results.stage_times(results.collect_stage_runs(uri, experiment, profile)), chosen)
+        stage_runs = results.collect_stage_runs(uri, experiment, profile)
+        stages = results.of_seeds(results.stage_times(stage_runs), chosen)
+        processors = results.of_seeds(results.processor_table(stage_runs), chosen)
         outcomes = results.outcomes_of_seeds(results.collect_outcomes(uri, experiment, profile=profile), chosen)
         masking = results.masking_flags(cells, curves, outcomes)
         written = results.write_report(cells, folder, curves=curves, overlap=overlap, stages=stages,
-                                       masking=masking)
+                                       masking=masking, processors=processors)
+        for seed in results.mixed_seeds(processors):
+            tracking.log(f"report: seed {seed} ran on more than one kind of processor (see report.md, Processors)")
         written.append(_findings(outcomes, folder, masking))
         if data:
             gallery = _gallery(profile, data, folder)

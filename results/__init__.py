@@ -10,9 +10,10 @@ from results.collect import (collect, collect_curves, collect_outcomes, collect_
 from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
 from results.figures import bar_figure, curve_figure, heatmap_gallery
 from results.masking import masking_flags
+from results.processors import mixed_seeds, processor_table
 from results.report_files import write_report
-from results.report_sections import (coverage_lines, overlap_lines, own_clean_cells, seed_noise_lines, sizes_lines,
-                                     subset_lines, summary_lines)
+from results.report_sections import (coverage_lines, overlap_lines, own_clean_cells, processor_lines,
+                                     seed_noise_lines, sizes_lines, subset_lines, summary_lines)
 from results.stage_times import collect_stage_runs, stage_table, stage_times
 from results.tables import (cell_summary, column_labels, model_labels, model_table, row_label, row_labels,
                             size_table, unbounded_attacks)
@@ -28,6 +29,9 @@ __all__ = [
     "collect_overlap",
     "curve_figure",
     "masking_flags",
+    "mixed_seeds",
+    "processor_lines",
+    "processor_table",
     "of_seeds",
     "outcomes_of_seeds",
     "size_table",

@@ -15,8 +15,8 @@ from evaluation.orders import ORDER_RECORDS
 from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
 from results.figures import bar_figure, curve_figure
 from results.masking import masking_flags
-from results.report_sections import (coverage_lines, overlap_lines, seed_noise_lines, sizes_lines, subset_lines,
-                                     summary_lines)
+from results.report_sections import (coverage_lines, overlap_lines, processor_lines, seed_noise_lines, sizes_lines,
+                                     subset_lines, summary_lines)
 from results.stage_times import stage_table, thesis_stages
 from results.tables import column_labels, model_labels, model_table, row_label
 from results.text_tables import latex, markdown, signed
@@ -111,11 +111,13 @@ def _stages(stages: pd.DataFrame | None, thesis: pd.DataFrame, folder: Path, wri
 
 def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = None,
                  curves: pd.DataFrame | None = None, overlap: pd.DataFrame | None = None,
-                 stages: pd.DataFrame | None = None, masking: pd.DataFrame | None = None) -> list[Path]:
+                 stages: pd.DataFrame | None = None, masking: pd.DataFrame | None = None,
+                 processors: pd.DataFrame | None = None) -> list[Path]:
     """Every table and figure for ``cells`` (from :func:`results.collect`), ``curves``
-    (:func:`results.collect_curves`), ``overlap``, ``stages`` (:func:`results.stage_times`) and the
+    (:func:`results.collect_curves`), ``overlap``, ``stages`` (:func:`results.stage_times`), the
     gradient-masking flags ``masking`` (:func:`results.masking_flags`; computed from cells and curves, without
-    per-image outcomes, when not given); returns the files written."""
+    per-image outcomes, when not given) and the ``processors`` the steps ran on (:func:`results.processor_table`);
+    returns the files written."""
     folder = Path(folder)
     (folder / "tables").mkdir(parents=True, exist_ok=True)
     (folder / "figures").mkdir(parents=True, exist_ok=True)
@@ -172,6 +174,10 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
     lines += _curves(curves, folder, written)
     lines += sizes_lines(cells)
     lines += _stages(stages, thesis, folder, written)
+    if processors is not None and not processors.empty:
+        written.append(folder / "processors.csv")
+        processors.to_csv(written[-1], index=False)
+        lines += processor_lines(processors)
     (folder / "report.md").write_text("\n".join(lines))
     written.append(folder / "report.md")
     return written

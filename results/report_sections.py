@@ -1,6 +1,6 @@
 """The report's text sections that write no file: each returns Markdown lines computed from the collected cells
 (and flags, stage times, overlap): which models each seed has evaluated, the summary, the Square subset, the
-training noise, the keep-mask overlap and the perturbation sizes."""
+training noise, the keep-mask overlap, the perturbation sizes and the processors the steps ran on."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pandas as pd
 import attacks
 import defense
 from evaluation.grid import CLEAN
+from results.processors import mixed_seeds
 from results.stage_times import thesis_seconds
 from results.tables import cell_summary, column_labels, format_cell, model_labels, size_table, unbounded_attacks
 from results.text_tables import markdown
@@ -161,4 +162,21 @@ def sizes_lines(cells: pd.DataFrame) -> list[str]:
         table = size_table(cells, variant, unbounded)
         if not table.empty:
             lines += [f"### Model trained on {model_labels()[variant]}", "", markdown(table, "attack"), ""]
+    return lines
+
+
+def processor_lines(processors: pd.DataFrame | None) -> list[str]:
+    """Which kind of processor each seed's step runs ran on (:func:`results.processor_table`), with a warning
+    for a seed that ran on more than one."""
+    if processors is None or processors.empty:
+        return []
+    shown = processors.assign(minutes=processors["minutes"].map(lambda m: f"{m:.1f}"))
+    lines = ["## Processors", "",
+             "The kind of processor each seed's step runs ran on (tags `machine.processor` and `machine.isa`, a "
+             "hash of its feature flags) and the minutes of their own work. TensorFlow's CPU kernels follow the "
+             "processor's instruction sets, so the same code and seed give other models on another kind: expect "
+             "these numbers again on the same kind only.", "", markdown(shown.set_index("seed"), "seed"), ""]
+    for seed in mixed_seeds(processors):
+        lines += [f"**Seed {seed} ran on more than one kind of processor**: its models and attacks are not what "
+                  "either would give alone.", ""]
     return lines

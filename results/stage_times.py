@@ -39,6 +39,7 @@ from evaluation import ORDERS
 from results.collect import finished_runs
 from results.tables import row_label
 from workflow import profiles, tracking
+from workflow.machine import processor_of
 from workflow.store_snapshot import step_key_of
 
 STEP_STAGES = ("train", "heatmaps", "overlap", "evaluate")
@@ -73,17 +74,23 @@ def stage_times(runs: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"stage_times needs columns {list(COLUMNS)}. Received: missing {missing}")
     if runs.empty:
         return pd.DataFrame(columns=["seed", "stage", "runs", "seconds"])
+    table = (runs.assign(own=own_seconds(runs))
+             .groupby(["seed", "stage"]).agg(runs=("run_id", "size"), seconds=("own", "sum")).reset_index())
+    rank = {stage: i for i, stage in enumerate(stage_order())}
+    table["rank"] = table["stage"].map(lambda stage: rank.get(stage, len(rank)))
+    return table.sort_values(["seed", "rank", "stage"]).drop(columns="rank").reset_index(drop=True)
+
+
+def own_seconds(runs: pd.DataFrame) -> pd.Series:
+    """Each run's own seconds: its ``seconds`` minus those of the runs in ``runs`` nested in it (at least 0; a
+    run whose nested runs add up to more, a run from before steps logged ``seconds``, with a warning)."""
     seconds = runs["seconds"].astype(float)
     nested = seconds.groupby(runs["parent_run_id"]).sum()
     own = seconds - runs["run_id"].map(nested).fillna(0.0)
     for run_id in runs.loc[own < -1e-3, "run_id"]:
         warnings.warn(f"A step run's nested runs took longer than the run itself; counted as 0. "
-                      f"Received: run_id={run_id!r}", stacklevel=2)
-    table = (runs.assign(own=own.clip(lower=0.0))
-             .groupby(["seed", "stage"]).agg(runs=("run_id", "size"), seconds=("own", "sum")).reset_index())
-    rank = {stage: i for i, stage in enumerate(stage_order())}
-    table["rank"] = table["stage"].map(lambda stage: rank.get(stage, len(rank)))
-    return table.sort_values(["seed", "rank", "stage"]).drop(columns="rank").reset_index(drop=True)
+                      f"Received: run_id={run_id!r}", stacklevel=3)
+    return own.clip(lower=0.0)
 
 
 def stage_order() -> list[str]:
@@ -181,7 +188,8 @@ def with_nested(chosen: set[str], runs: pd.DataFrame) -> set[str]:
 
 
 def collect_stage_runs(tracking_uri: str | None, experiment: str, profile: str) -> pd.DataFrame:
-    """:data:`COLUMNS` for the step runs each seed's wall time counts (see above)."""
+    """:data:`COLUMNS` for the step runs each seed's wall time counts (see above), and the ``processor`` each ran
+    on (:func:`workflow.machine.processor_of`)."""
     client, found = finished_runs(tracking_uri, experiment, profile, step="entry")
     entries = []
     for entry in found:  # newest first
@@ -216,5 +224,5 @@ def collect_stage_runs(tracking_uri: str | None, experiment: str, profile: str) 
         rows.append({"run_id": run.info.run_id, "parent_run_id": tags.get("mlflow.parentRunId", ""), "seed": seed,
                      "stage": stage_of(tags["step"], tags.get("mlflow.runName", ""), tags.get("attack", ""),
                                        tags.get("order", ""), tags.get("test_set", "")),
-                     "seconds": float(run.data.metrics.get("seconds", 0.0))})
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+                     "seconds": float(run.data.metrics.get("seconds", 0.0)), "processor": processor_of(tags)})
+    return pd.DataFrame(rows, columns=[*COLUMNS, "processor"])

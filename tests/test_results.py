@@ -463,6 +463,38 @@ def test_stage_times_of_the_quick_store_add_up_to_the_reproduction(quick_store):
     # own work adds up to the outermost step runs' seconds (nested work counted once), inside the entry's wall time
     assert times["seconds"].sum() == pytest.approx(runs.loc[outermost, "seconds"].astype(float).sum(), rel=1e-9)
     assert times["seconds"].sum() <= wall
+    # every step run recorded the processor it ran on: this one
+    from workflow.machine import machine_tags, processor_of
+    assert set(runs["processor"]) == {processor_of(machine_tags())}
+    processors = results.processor_table(runs)
+    assert processors[["seed", "processor", "runs"]].values.tolist() == [[0, processor_of(machine_tags()), len(runs)]]
+    assert processors["minutes"].iloc[0] == pytest.approx(times["seconds"].sum() / 60.0, abs=0.05)
+
+
+def test_processor_table_counts_each_seeds_runs_per_processor_and_names_a_mixed_seed(tmp_path):
+    from workflow.machine import UNRECORDED
+    runs = pd.DataFrame(
+        [("t0", "entry", 0, "train", 60.0, "A isa 1"), ("e0", "entry", 0, "evaluate", 120.0, "A isa 1"),
+         ("a0", "e0", 0, "fgsm before", 90.0, "A isa 1"), ("t1", "entry", 1, "train", 30.0, UNRECORDED),
+         ("e1", "entry", 1, "evaluate", 300.0, "A isa 1"), ("a1", "e1", 1, "fgsm before", 60.0, "B isa 2"),
+         ("t2", "entry", 2, "train", 6.0, UNRECORDED), ("e2", "entry", 2, "evaluate", 6.0, "A isa 1")],
+        columns=[*STAGE_COLUMNS, "processor"])
+    table = results.processor_table(runs)
+    rows = {(seed, processor): (count, minutes) for seed, processor, count, minutes in table.values.tolist()}
+    assert rows == {(0, "A isa 1"): (3, 3.0),  # own work: 60 + (120 - 90) + 90 s
+                    (1, "A isa 1"): (1, 4.0), (1, "B isa 2"): (1, 1.0), (1, UNRECORDED): (1, 0.5),
+                    (2, "A isa 1"): (1, 0.1), (2, UNRECORDED): (1, 0.1)}
+    assert results.mixed_seeds(table) == [1]  # seed 2's unrecorded run is no second processor
+    lines = "\n".join(results.processor_lines(table))
+    assert "**Seed 1 ran on more than one kind of processor**" in lines and "Seed 0 ran" not in lines
+    assert "Seed 2 ran" not in lines
+    written = results.write_report(_cells([_row("none", "original", "none", "none", 81)]), tmp_path,
+                                   processors=table)
+    assert tmp_path / "processors.csv" in written
+    assert pd.read_csv(tmp_path / "processors.csv")["runs"].sum() == len(runs)
+    assert "## Processors" in (tmp_path / "report.md").read_text()
+    with pytest.raises(ValueError, match="needs a 'processor' column"):
+        results.processor_table(runs.drop(columns="processor"))
 
 
 def test_curve_figure_marks_the_measured_budgets_and_one_panel_per_test_set():

@@ -19,6 +19,8 @@
   ``process.pid``, and :func:`configure` marks KILLED the RUNNING runs of this
   experiment whose process on this host no longer exists (runs of live
   processes, and of other hosts, are left alone).
+* Every run also records the processor it ran on (:mod:`workflow.machine`):
+  the same seed trains other models on another kind of processor.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from mlflow.entities import RunStatus  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
+
+from workflow.machine import machine_tags  # noqa: E402
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_EXPERIMENT = "pixel-importance"
@@ -231,7 +235,7 @@ def run(name: str, key: str | None = None, tags: Mapping[str, str] | None = None
     Ends FINISHED on success, KILLED on interruption, FAILED on any error.
     """
     all_tags = {"git_commit": git_commit(), HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()),
-                **(tags or {})}
+                **machine_tags(), **(tags or {})}
     if key:
         all_tags[STEP_KEY_TAG] = key
     if run_id:
