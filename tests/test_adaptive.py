@@ -441,3 +441,46 @@ def test_black_box_check_pools_seeds_not_the_t_interval_of_training_noise():
     assert "11 broken by Square only, 0 by them only" in flags["detail"].iloc[0]
     del outcomes[("gradient", 1)]  # paired on all seeds or not at all: seed 0 alone (6 of 6, p = 0.031) is not
     assert results.masking_flags(cells, outcomes=outcomes).empty  # the interval rule decides, as without outcomes
+
+
+def _eot_probe():
+    import importlib.util
+
+    from tests.conftest import REPO
+    spec = importlib.util.spec_from_file_location("eot_random", REPO / "bench" / "eot_random.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_eot_probe_bpda_is_the_grids_gradient_and_eot_the_mean_over_masks(synthetic_cnn):
+    """bench/eot_random.py: one sample of the deployed mask is the grid's BPDA gradient through the random blur;
+    several samples average the gradients of the masks one by one; its PGD stays in the eps ball and [0, 1]."""
+    from heatmaps.random_scores import random_scores
+
+    probe = _eot_probe()
+    model, x, y = synthetic_cnn
+    x, y = x[:6], y[:6]
+    transform = TestTransform("random", explainer=model, sigma=2.0, keep_fraction=0.15, heatmap_params={"seed": 1})
+    defended = evaluation.orders.defended_classifier(model, transform)
+    inputs = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, defended.forward(inputs)))
+    grid = tape.gradient(loss, inputs).numpy()
+    bpda = probe.loss_gradient(model, lambda images, step, sample: random_scores(images, 1), 1, 0.15, 2.0)
+    np.testing.assert_allclose(bpda(inputs, y, 0).numpy(), grid, rtol=1e-4, atol=1e-7)
+
+    fixed = [np.random.default_rng(k).random(x.shape).astype(np.float32) for k in range(3)]
+    eot = probe.loss_gradient(model, lambda images, step, sample: tf.gather(tf.constant(np.stack(fixed)), sample),
+                              3, 0.15, 2.0)
+    one_by_one = [probe.loss_gradient(model, lambda images, step, sample, m=m: tf.constant(m), 1, 0.15, 2.0)(
+        inputs, y, 0).numpy() for m in fixed]
+    np.testing.assert_allclose(eot(inputs, y, 0).numpy(), np.mean(one_by_one, axis=0), rtol=1e-4, atol=1e-7)
+    assert not np.allclose(one_by_one[0], one_by_one[1])  # the masks differ, so the mean is not any one of them
+
+    eps = 4 / 255
+    start = np.random.default_rng(0).uniform(-eps, eps, size=x.shape).astype(np.float32)
+    adversarial = probe.pgd(model, x, y, eps, 5, 0.25, bpda, start)
+    assert np.abs(adversarial - x).max() <= eps + 1e-6 and adversarial.min() >= 0.0 and adversarial.max() <= 1.0
+    assert np.abs(adversarial - np.clip(x + start, 0, 1)).max() > 0  # it moved from its start
