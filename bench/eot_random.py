@@ -172,10 +172,14 @@ def main() -> dict:
     parser.add_argument("--images", type=int, default=300, help="first N test images (default 300)")
     parser.add_argument("--attack-seed", type=int, default=0, help="seed of the random start and EOT masks")
     args = parser.parse_args()
+    from evaluation.curves import parse_curve_eps  # the project's one parser of budgets in units of 1/255
+
     try:
-        budgets = tuple(float(v) for v in args.eps.split(","))
+        budgets = parse_curve_eps(args.eps)
     except ValueError:
-        raise SystemExit(f"error: --eps must be numbers x 1/255, comma-separated. Received: eps={args.eps!r}")
+        budgets = ()
+    if not budgets:
+        raise SystemExit(f"error: --eps must be non-negative budgets x 1/255, comma-separated. Received: eps={args.eps!r}")
     result = eot_random(args.tracking_uri, args.data, args.profile, args.seed, args.variant, budgets,
                         args.samples, args.images, attack_seed=args.attack_seed)
     n = result["images"]
