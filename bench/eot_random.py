@@ -86,6 +86,8 @@ def eot_random(tracking_uri: str, data: str, profile: str = "thesis", seed: int 
     import numpy as np
     import tensorflow as tf
 
+    from bench.keep_mask_shift import Missing, finished_run
+    from classifiers import predict_labels
     from defense.transforms import TestTransform
     from evaluation.orders import attack_cell
     from evaluation.paired import mcnemar_exact
@@ -104,14 +106,14 @@ def eot_random(tracking_uri: str, data: str, profile: str = "thesis", seed: int 
     experiment = client.get_experiment_by_name("pixel-importance")
     if experiment is None:
         raise SystemExit(f"error: no experiment 'pixel-importance'. Received: tracking_uri={tracking_uri!r}")
-    trained = client.search_runs(
-        [experiment.experiment_id], f"tags.step = 'train' and tags.variant = '{variant}' and tags.profile = "
-        f"'{profile}' and params.seed = '{seed}' and params.data_fingerprint = '{loaded.fingerprint}' and "
-        "attributes.status = 'FINISHED'", order_by=["attributes.start_time DESC"])
-    if not trained:
-        raise SystemExit(f"error: no finished {variant} model of seed {seed} on these images in the store. "
-                         f"Received: tracking_uri={tracking_uri!r}, variant={variant!r}")
-    model = models.load(trained[0].info.run_id)
+    try:
+        trained = finished_run(
+            client, experiment.experiment_id, f"tags.step = 'train' and tags.variant = '{variant}' and tags.profile = "
+            f"'{profile}' and params.seed = '{seed}' and params.data_fingerprint = '{loaded.fingerprint}'",
+            f"{variant} model of seed {seed} on these images (tracking_uri={tracking_uri!r})")
+    except Missing as error:
+        raise SystemExit(f"error: {error}") from None
+    model = models.load(trained.info.run_id)
     keep, sigma = float(settings["keep_fraction"]), float(settings["sigma"])
     mask_seed = int(settings["random_heatmap_seed"])
     attack = profiles.attack_params(settings, "pgd")
@@ -121,7 +123,7 @@ def eot_random(tracking_uri: str, data: str, profile: str = "thesis", seed: int 
     y = loaded.split.y_test[:images]
 
     def judged(batch):
-        return np.argmax(model.predict(deployed(batch), batch_size=batch_size, verbose=0), axis=1) == y
+        return predict_labels(model, deployed(batch), batch_size) == y
 
     bpda = loss_gradient(model, lambda x_, step, sample: random_scores(x_, mask_seed), 1, keep, sigma)
 
@@ -139,7 +141,7 @@ def eot_random(tracking_uri: str, data: str, profile: str = "thesis", seed: int 
         log(f"eps {budget:g}/255: the grid's adaptive PGD")
         pipeline = attack_cell(model, deployed, x, y, "pgd", "adaptive", batch_size=batch_size, seed=attack_seed,
                                **{**attack, "eps": eps})  # the grid's adaptive PGD, the reference for BPDA here
-        outcome["pipeline"] = np.argmax(model.predict(pipeline.images, batch_size=batch_size, verbose=0), axis=1) == y
+        outcome["pipeline"] = predict_labels(model, pipeline.images, batch_size) == y  # already behind the blur
         for name, gradient in (("bpda", bpda), ("eot", eot)):
             log(f"eps {budget:g}/255: PGD with the {name.upper()} gradient")
             adversarial = np.concatenate([
@@ -154,7 +156,7 @@ def eot_random(tracking_uri: str, data: str, profile: str = "thesis", seed: int 
                      **{f"{name}_ci95": [round(100 * v, 1) for v in wilson_interval(int(right.sum()), len(x))]
                         for name, right in outcome.items()},
                      "broken_by_eot_only": b, "broken_by_bpda_only": c, "mcnemar_p": mcnemar_exact(b, c)})
-    return {"profile": profile, "seed": seed, "variant": variant, "model_run_id": trained[0].info.run_id,
+    return {"profile": profile, "seed": seed, "variant": variant, "model_run_id": trained.info.run_id,
             "images": int(len(x)), "clean_correct": int(clean.sum()), "samples": samples,
             "pgd": {k: attack[k] for k in ("max_iter", "step_fraction", "num_random_init")},
             "attack_seed": attack_seed, "rows": rows}

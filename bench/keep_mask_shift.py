@@ -46,7 +46,8 @@ class Missing(LookupError):
     """A stored run the measurement needs is not in the store."""
 
 
-def _run(client, experiment: str, query: str, what: str):
+def finished_run(client, experiment: str, query: str, what: str):
+    """The newest FINISHED run of ``experiment`` matching ``query``; :class:`Missing` naming ``what`` if none."""
     runs = client.search_runs([experiment], query + " and attributes.status = 'FINISHED'",
                               order_by=["attributes.start_time DESC"])
     if not runs:
@@ -80,7 +81,7 @@ def keep_mask_shift(tracking_uri: str, data: str, profile: str = "thesis", seed:
 
     def fgsm_of(variant: str):
         """The variant's model and its stored FGSM run on all original test images at the profile's budget."""
-        trained = _run(client, experiment, f"tags.step = 'train' and tags.variant = '{variant}' and {same}",
+        trained = finished_run(client, experiment, f"tags.step = 'train' and tags.variant = '{variant}' and {same}",
                        f"{variant} model of seed {seed} on these images (data={data!r})")
         attacked = [r for r in client.search_runs(
             [experiment], f"tags.step = 'attack' and tags.attack = 'fgsm' and tags.test_set = 'original' and "
