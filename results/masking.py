@@ -73,13 +73,18 @@ def _same_budget(a: dict, b: dict) -> bool:
     return a["eps"] is None or b["eps"] is None or math.isclose(a["eps"], b["eps"], rel_tol=1e-9)
 
 
+def _bounded(attack: str) -> bool:
+    """Whether ``attack`` is a registered attack with an L-inf-style budget ``eps``: only such attacks are set
+    against each other (an unbounded one, NewtonFool or HopSkipJump, leaves less by design, not by masking)."""
+    return attack in attacks.ATTACKS and "eps" in attacks.crafting(attack).defaults
+
+
 def _white_box_adaptive(summaries: dict, variant: str, test_set: str, like: dict) -> list[tuple[str, dict]]:
     """The bounded gradient attacks' adaptive cells of this model and test set at the budget of ``like``, lowest
     first (an attack without a budget, NewtonFool, is no yardstick for one with a budget)."""
     found = [(attack, s) for (v, t, attack, order), s in summaries.items()
-             if v == variant and t == test_set and order == "adaptive" and attack in attacks.ATTACKS
-             and not attacks.get(attack).gradient_free and "eps" in attacks.crafting(attack).defaults
-             and s["mean"] is not None and _same_budget(s, like)]
+             if v == variant and t == test_set and order == "adaptive" and _bounded(attack)
+             and not attacks.get(attack).gradient_free and s["mean"] is not None and _same_budget(s, like)]
     return sorted(found, key=lambda item: item[1]["mean"])
 
 
@@ -141,8 +146,8 @@ def black_box_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None) -> li
     seeds = cells.groupby(["variant", "test_set", "attack", "order"], sort=False)["seed"].unique()
     flags, paired = [], []
     for (variant, test_set, attack, order), black in summaries.items():
-        if order != "adaptive" or attack not in attacks.ATTACKS or not attacks.get(attack).gradient_free:
-            continue
+        if order != "adaptive" or not _bounded(attack) or not attacks.get(attack).gradient_free:
+            continue  # an unbounded black-box attack (HopSkipJump) would beat any budget: no sign of masking
         whites = _white_box_adaptive(summaries, variant, test_set, black)
         if not whites:
             continue

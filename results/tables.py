@@ -62,6 +62,7 @@ def cell_summary(values: pd.DataFrame) -> dict:
     ``pooled_low``/``pooled_high`` the Wilson interval of the pooled count
     (test-image noise only; for one seed the same as ``low``/``high``).
     """
+    values = values[values["accuracy"].notna()]  # a seed without an accuracy is no seed of the cell
     if values.empty:
         return {"mean": None, "std": None, "seeds": 0, "low": None, "high": None, "pooled_low": None,
                 "pooled_high": None}

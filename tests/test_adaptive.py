@@ -390,6 +390,22 @@ def test_black_box_check_is_paired_on_the_images_square_ran_on():
                                        "0 by them only; exact McNemar p = 0.002 (Holm over 1 gradient-free cell)")
 
 
+def test_black_box_check_sets_only_bounded_attacks_against_each_other():
+    # HopSkipJump has no L-inf budget (a minimal perturbation, as large as it needs): leaving 1% where PGD at
+    # 0.3/255 leaves 40% says nothing about masking, so it is never the black-box side of the check
+    rows = []
+    for attack, correct, eps in (("pgd", 120, 0.3 / 255), ("hopskipjump", 3, None), ("square", 30, 0.3 / 255)):
+        result = evaluation.accuracy(np.r_[np.ones(correct), np.zeros(300 - correct)].astype(int),
+                                     np.ones(300, dtype=int))
+        rows.append({"variant": "gradient", "seed": 0, "test_set": "gradient", "attack": attack,
+                     "order": "adaptive", "accuracy": result.value, "correct": result.correct, "n": result.n,
+                     "ci95_low": result.low, "ci95_high": result.high, "eps": eps})
+    cells = pd.DataFrame(rows)
+    assert results.masking_flags(cells.iloc[:2]).empty
+    flags = results.masking_flags(cells)  # Square, bounded at the same budget, is still checked
+    assert list(flags["check"]) == ["black-box beats white-box"] and flags["detail"].iloc[0].startswith("Square 10.0%")
+
+
 def test_black_box_check_counts_an_image_broken_by_any_white_box_attack():
     images = evaluation.subset_indices(300, 60)
     pgd, fgsm = np.zeros(300, dtype=bool), np.zeros(300, dtype=bool)

@@ -99,6 +99,14 @@ def test_several_seeds_give_mean_and_std_and_points_over_the_bars():
     assert len(points) == 1 and sorted(points[0].get_offsets()[:, 1]) == [20.0, 30.0, 40.0]
 
 
+def test_a_seed_without_an_accuracy_is_not_counted_as_a_seed_of_the_cell():
+    rows = [_row("pgd", "original", "none", "none", 70, seed=0), _row("pgd", "original", "none", "none", 80, seed=1)]
+    rows[1][6:] = [float("nan")] * 5  # seed 1's row without its numbers
+    summary = results.cell_summary(_cells(rows))
+    low, high = evaluation.wilson_interval(70, 100)
+    assert (summary["seeds"], summary["mean"], summary["low"], summary["high"]) == (1, 0.7, low, high)
+
+
 def test_difference_to_thesis_only_where_both_exist(tmp_path):
     thesis_file = tmp_path / "thesis.csv"
     thesis_file.write_text("model,row,column,accuracy,source\nOriginal,Original,Original,90.0,Table 4.1\n"
