@@ -150,6 +150,10 @@ def test_a_new_snapshot_replaces_an_old_one_and_nothing_else(tmp_path):
     (lambda p: store_snapshot.save(f"sqlite:///{p}/none.db", p / "s"), "No SQLite tracking store"),
     (lambda p: store_snapshot.save(f"sqlite:///{p}/source/mlflow.db", p / "s", max_file_bytes=-1),
      "max_file_bytes=-1"),
+    (lambda p: store_snapshot.save(f"sqlite:///{p}/source/mlflow.db", p / "s", max_file_bytes=2.7),
+     "max_file_bytes=2.7"),
+    (lambda p: store_snapshot.save(f"sqlite:///{p}/source/mlflow.db", p / "s", max_file_bytes=True),
+     "max_file_bytes=True"),
     (lambda p: store_snapshot.restore(p / "source", p / "x"), "Not a store snapshot.*snapshot="),
 ])
 def test_bad_input_is_named(tmp_path, call, message):
@@ -165,7 +169,7 @@ def test_restoring_over_a_store_is_refused_and_the_cli_says_why(tmp_path, capsys
     assert snapshot.main(["save", "--tracking-uri", uri, "--output", str(tmp_path / "snap")]) == 0
     assert json.loads(capsys.readouterr().out)["runs"]["FINISHED"] == 3
     assert snapshot.main(["restore", str(tmp_path / "snap"), "--into", str(tmp_path / "source")]) == 2
-    assert "A store or the snapshot is already in that folder" in capsys.readouterr().err
+    assert "A store or a snapshot is already in that folder" in capsys.readouterr().err
     assert mlflow.MlflowClient(uri).search_runs([tracking.experiment_id()])  # the store is still there
 
 
@@ -182,8 +186,53 @@ def test_a_snapshot_never_replaces_a_store_and_a_failed_restore_leaves_nothing(t
         store_snapshot.save(restored["tracking_uri"], tmp_path / "restored")
     assert (tmp_path / "restored" / "mlflow.db").is_file()
     (tmp_path / "snap" / store_snapshot.MANIFEST).write_text("{not json")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Unreadable snapshot manifest"):
         store_snapshot.restore(tmp_path / "snap", tmp_path / "again")
-    assert list((tmp_path / "again").iterdir()) == []  # no half store to refuse the next try
-    with pytest.raises(ValueError, match="A store or the snapshot is already in that folder"):
+    assert not (tmp_path / "again").exists()  # no half store to refuse the next try
+    with pytest.raises(ValueError, match="A store or a snapshot is already in that folder"):
         store_snapshot.restore(tmp_path / "snap", tmp_path / "snap")
+
+
+def test_a_store_restored_into_a_snapshots_folder_is_refused_and_never_deleted_by_a_save(tmp_path):
+    (tmp_path / "source").mkdir()
+    uri, _, _ = _store(tmp_path / "source")
+    store_snapshot.save(uri, tmp_path / "snap")
+    with pytest.raises(ValueError, match="A store or a snapshot is already in that folder.*snap'"):
+        store_snapshot.restore(tmp_path / "snap", tmp_path / "snap")
+    store_snapshot.save(uri, tmp_path / "other")
+    with pytest.raises(ValueError, match="A store or a snapshot is already in that folder"):
+        store_snapshot.restore(tmp_path / "other", tmp_path / "snap")
+    # whatever else lies in a snapshot's folder (a store restored there by hand, notes) stops the next save
+    (tmp_path / "snap" / "mlflow.db").write_bytes(b"work")
+    (tmp_path / "snap" / "NOTES.md").write_text("mine")
+    with pytest.raises(ValueError, match=r"something other than a store snapshot \(NOTES.md, mlflow.db\)"):
+        store_snapshot.save(uri, tmp_path / "snap")
+    assert (tmp_path / "snap" / "mlflow.db").read_bytes() == b"work"
+    assert (tmp_path / "snap" / "NOTES.md").read_text() == "mine"
+    (tmp_path / "link").symlink_to(tmp_path / "other")
+    with pytest.raises(ValueError, match="The output is a link.*link'"):
+        store_snapshot.save(uri, tmp_path / "link")
+    assert (tmp_path / "link").is_symlink() and store_snapshot._is_snapshot(tmp_path / "other")
+
+
+@pytest.mark.parametrize("manifest, message", [
+    ("{not json", "Unreadable snapshot manifest"),
+    ("[1, 2]", "lacks runs \\(a dict\\), runs_pruned \\(a list\\), left_out \\(a list\\)"),
+    ('{"runs": {}, "left_out": []}', "lacks runs_pruned \\(a list\\)"),
+])
+def test_a_broken_manifest_is_named_before_anything_is_restored(tmp_path, manifest, message):
+    (tmp_path / "source").mkdir()
+    uri, _, _ = _store(tmp_path / "source")
+    store_snapshot.save(uri, tmp_path / "snap")
+    (tmp_path / "snap" / store_snapshot.MANIFEST).write_text(manifest)
+    with pytest.raises(ValueError, match=f"{message}.*manifest='.*snapshot.json'"):
+        store_snapshot.restore(tmp_path / "snap", tmp_path / "again")
+    assert not (tmp_path / "again").exists()  # nothing to refuse the next try
+
+
+def test_a_snapshot_folder_gets_the_mode_of_a_plain_folder(tmp_path):
+    (tmp_path / "source").mkdir()
+    uri, _, _ = _store(tmp_path / "source")
+    (tmp_path / "plain").mkdir()
+    store_snapshot.save(uri, tmp_path / "snap")
+    assert (tmp_path / "snap").stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -39,6 +40,7 @@ import urllib.parse
 from contextlib import closing
 from pathlib import Path
 
+import checks
 from workflow.tracking import STEP_KEY_TAG
 
 ROOT_PLACEHOLDER = "file:///STORE-SNAPSHOT/mlruns"
@@ -48,6 +50,7 @@ SNAPSHOT_DATABASE, SNAPSHOT_ARTIFACTS = "tracking.sqlite", "artifacts"  # in the
 DATABASE, ARTIFACTS = "mlflow.db", "mlruns"  # in a working store (as ``tracking.configure`` lays it out)
 RESTORED_FROM = "restored-from-snapshot.json"  # in a restored store: its snapshot's manifest
 DEFAULT_MAX_FILE_BYTES = 250_000  # keeps outcomes (about 35 kB a model), tables; not images
+MANIFEST_FIELDS = {"runs": dict, "runs_pruned": list, "left_out": list}  # what restore and a re-save read
 
 
 def step_key_of(tags: dict) -> str:
@@ -109,13 +112,28 @@ def _copy_small_files(source: Path, destination: Path, limit: int, owner: str | 
         kept.append(size)
 
 
+def read_manifest(path: Path) -> dict:
+    """A snapshot's manifest (``snapshot.json``, or a restored store's copy of it), checked for the fields the
+    snapshot code reads; a broken one is named before anything is copied."""
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"Unreadable snapshot manifest ({type(error).__name__}: {error}). "
+                         f"Received: manifest={str(path)!r}") from None
+    wrong = [f"{field} (a {kind.__name__})" for field, kind in MANIFEST_FIELDS.items()
+             if not isinstance(manifest, dict) or not isinstance(manifest.get(field), kind)]
+    if wrong:
+        raise ValueError(f"The snapshot manifest lacks {', '.join(wrong)}. Received: manifest={str(path)!r}")
+    return manifest
+
+
 def _left_out_earlier(database: Path, listed: set[str]) -> list[dict]:
     """What the snapshot this store was restored from left out (not listed again): a store restored, grown and
     saved again still names every file it never had."""
     earlier = database.parent / RESTORED_FROM
     if not earlier.is_file():
         return []
-    return [row for row in json.loads(earlier.read_text())["left_out"] if row["path"] not in listed]
+    return [row for row in read_manifest(earlier)["left_out"] if row["path"] not in listed]
 
 
 def _with_upstream(db: sqlite3.Connection, pruned: set[str]) -> set[str]:
@@ -137,6 +155,25 @@ def _is_snapshot(folder: Path) -> bool:
     return (folder / MANIFEST).is_file() and (folder / SNAPSHOT_DATABASE).is_file()
 
 
+def _foreign_entries(folder: Path) -> list[str]:
+    """What in ``folder`` a snapshot did not put there (a working store restored into it, notes): a snapshot
+    is replaced only when it holds nothing else."""
+    if not folder.exists():
+        return []
+    if folder.is_symlink() or not folder.is_dir():
+        return [folder.name]
+    if not _is_snapshot(folder):
+        return sorted(p.name for p in folder.iterdir())
+    return sorted(p.name for p in folder.iterdir() if p.name not in (MANIFEST, SNAPSHOT_DATABASE, SNAPSHOT_ARTIFACTS))
+
+
+def _readable_by_all(folder: Path) -> None:
+    """Give a folder made by ``mkdtemp`` (mode 0700) the mode a plain ``mkdir`` would (the umask's)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+
+
 def save(tracking_uri: str, output: str | Path, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> dict:
     """Copy the store of ``tracking_uri`` into ``output``, leaving out artifact files over ``max_file_bytes``.
 
@@ -144,15 +181,18 @@ def save(tracking_uri: str, output: str | Path, max_file_bytes: int = DEFAULT_MA
     something else (a working store above all) is refused.
     """
     database = database_path(tracking_uri)
-    if int(max_file_bytes) < 0:
-        raise ValueError(f"max_file_bytes must be >= 0. Received: max_file_bytes={max_file_bytes!r}")
+    max_file_bytes = checks.non_negative_int("max_file_bytes", max_file_bytes)
     output = Path(output)
-    if output.resolve() in database.resolve().parents or (
-            output.exists() and any(output.iterdir()) and not _is_snapshot(output)):
-        raise ValueError(f"The output folder holds something other than a store snapshot; choose an empty or "
-                         f"new folder. Received: output={str(output)!r}")
+    if output.is_symlink():
+        raise ValueError(f"The output is a link; give the folder it points to. Received: output={str(output)!r}")
+    foreign = _foreign_entries(output)
+    if output.resolve() in database.resolve().parents or foreign:
+        raise ValueError(f"The output folder holds something other than a store snapshot"
+                         f"{' (' + ', '.join(foreign) + ')' if foreign else ''}; choose an empty or new folder. "
+                         f"Received: output={str(output)!r}")
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=output.parent))
+    _readable_by_all(staging)
     old = staging.with_name(staging.name + "-old")
     try:
         copy = staging / SNAPSHOT_DATABASE
@@ -160,15 +200,20 @@ def save(tracking_uri: str, output: str | Path, max_file_bytes: int = DEFAULT_MA
         try:
             with closing(sqlite3.connect(database)) as source, closing(sqlite3.connect(copy)) as target:
                 source.backup(target)  # consistent even while a reproduction writes to the store
-            manifest = _prune_and_relocate(copy, database, staging, int(max_file_bytes), now)
+            manifest = _prune_and_relocate(copy, database, staging, max_file_bytes, now)
         except sqlite3.Error as error:
             raise ValueError(f"Not a readable MLflow store ({error}). Received: tracking_uri={tracking_uri!r}") from None
         manifest = {"created": now.isoformat(timespec="seconds"), "source": str(tracking_uri),
-                    "max_file_bytes": int(max_file_bytes), **manifest}
+                    "max_file_bytes": max_file_bytes, **manifest}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
         if output.exists():
             output.rename(old)  # the old snapshot goes only once the new one is in place
-        staging.rename(output)
+        try:
+            staging.rename(output)
+        except BaseException:
+            if old.exists() and not output.exists():
+                old.rename(output)
+            raise
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -233,13 +278,14 @@ def restore(snapshot: str | Path, store: str | Path) -> dict:
     if not _is_snapshot(snapshot):
         raise ValueError(f"Not a store snapshot (no {MANIFEST} and {SNAPSHOT_DATABASE}). "
                          f"Received: snapshot={str(snapshot)!r}")
-    if (store / DATABASE).exists() or (store / ARTIFACTS).exists() or store.resolve() == snapshot.resolve():
-        raise ValueError(f"A store or the snapshot is already in that folder; restore into a new one. "
+    if ((store / DATABASE).exists() or (store / ARTIFACTS).exists() or store.resolve() == snapshot.resolve()
+            or _is_snapshot(store)):  # a store inside a snapshot's folder would go with the snapshot's next save
+        raise ValueError(f"A store or a snapshot is already in that folder; restore into a new one. "
                          f"Received: store={str(store)!r}")
+    manifest = read_manifest(snapshot / MANIFEST)
     store.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=store))
     try:
-        manifest = json.loads((snapshot / MANIFEST).read_text())
         shutil.copy2(snapshot / SNAPSHOT_DATABASE, staging / DATABASE)
         if (snapshot / SNAPSHOT_ARTIFACTS).is_dir():
             shutil.copytree(snapshot / SNAPSHOT_ARTIFACTS, staging / ARTIFACTS)
