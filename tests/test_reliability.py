@@ -144,6 +144,72 @@ def test_an_interrupt_that_surfaces_as_a_store_error_still_ends_the_run_killed(t
                         "interrupted, store busy": "KILLED"}
 
 
+def test_a_busy_store_kills_the_interrupted_step_run_not_the_run_around_it(tmp_path, monkeypatch):
+    """MLflow's ``end_run`` takes the run off its stack before writing the status: a retry after a busy store
+    must write that run's status, not end the next run down the stack."""
+    from workflow import tracking
+
+    tracking.configure(_store(tmp_path))
+    real_set_terminated, calls = mlflow.MlflowClient.set_terminated, []
+
+    def busy_twice(self, run_id, status=None, end_time=None):
+        calls.append(status)
+        if len(calls) <= 2:
+            raise mlflow.exceptions.MlflowException("(sqlite3.OperationalError) database is locked")
+        return real_set_terminated(self, run_id, status, end_time)
+
+    with tracking.run("entry") as entry:
+        monkeypatch.setattr(mlflow.MlflowClient, "set_terminated", busy_twice)
+        monkeypatch.setattr(time, "sleep", lambda seconds: None)
+        with pytest.raises(KeyboardInterrupt):
+            with tracking.run("step"):
+                raise KeyboardInterrupt
+        monkeypatch.undo()
+        assert mlflow.active_run().info.run_id == entry.info.run_id  # still open, still on the stack
+    assert calls == ["KILLED"] * 3
+    statuses = {r.info.run_name: r.info.status for r in _runs(mlflow.get_tracking_uri())}
+    assert statuses == {"entry": "FINISHED", "step": "KILLED"}
+
+
+def test_a_resumed_run_whose_tags_fail_ends_failed_and_leaves_mlflows_stack(tmp_path, monkeypatch):
+    """Resuming ``mlflow run``'s run (MLFLOW_RUN_ID): an error while tagging it must not leave it on MLflow's
+    stack, whose exit handler would end it FINISHED."""
+    from workflow import tracking
+
+    tracking.configure(_store(tmp_path))
+    launched = mlflow.MlflowClient().create_run(tracking.experiment_id()).info.run_id
+
+    def refused(tags):
+        raise mlflow.exceptions.MlflowException("(sqlite3.OperationalError) database is locked")
+
+    monkeypatch.setattr(mlflow, "set_tags", refused)
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        with tracking.run("entry", run_id=launched):
+            pass
+    monkeypatch.undo()
+    assert mlflow.active_run() is None
+    assert mlflow.MlflowClient().get_run(launched).info.status == "FAILED"
+
+
+@pytest.mark.parametrize("raised, code, status", [(ValueError("Received: x=1"), 2, "FAILED"),
+                                                  (KeyboardInterrupt(), 130, "KILLED")])
+def test_an_entry_point_exits_with_no_run_left_for_mlflows_exit_handler(tmp_path, raised, code, status):
+    """A run still on MLflow's stack when an entry point gives up (its own ending failed) would be ended
+    FINISHED by MLflow's exit handler; the entry point ends it FAILED or KILLED first."""
+    from workflow import cli
+
+    uri = _store(tmp_path)
+    started = []
+
+    def body(args):
+        started.append(mlflow.start_run().info.run_id)  # a run nothing else ends
+        raise raised
+
+    assert cli.main(body, cli.parser("test"), ["--tracking-uri", uri]) == code
+    assert mlflow.active_run() is None
+    assert mlflow.MlflowClient(uri).get_run(started[0]).info.status == status
+
+
 def test_logging_a_dataset_retries_once_when_another_worker_registered_it(tmp_path, monkeypatch):
     from workflow import tracking
 

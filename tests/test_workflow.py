@@ -34,6 +34,8 @@ STEPS = ("train", "heatmaps", "overlap", "attack", "evaluate")
     ({"attacks": "fgsm,deepfool"}, "Received: attacks='fgsm,deepfool'"),
     ({"adaptive_attacks": "pgd_transfer"}, "Received: adaptive_attacks='pgd_transfer'"),
     ({"curve_eps": "0,-2"}, "Received: curve_eps='0,-2'"),
+    ({"curve_eps": "0,0.1234567"}, "at most 6 significant digits; give each in at most 6. Received: "
+                                   "curve_eps='0,0.1234567'"),
     ({"square_images": "-1"}, "Received: square_images='-1'"),
     ({"pgd_eps": "0"}, "Setting pgd_eps (pgd's eps)"),
     ({"model": "vgg"}, "Received: model='vgg'"),

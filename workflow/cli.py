@@ -69,6 +69,7 @@ def main(function: Callable[[argparse.Namespace], dict], p: argparse.ArgumentPar
     except (ValueError, tracking.TrackingError, FileNotFoundError, NotADirectoryError, MlflowException) as error:
         if tracking.interrupted_by(error):  # a signal inside a store operation, outside any run
             return _interrupted()
+        tracking.end_active_runs("FAILED")  # none is left for MLflow's exit handler to end FINISHED
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         return 2
     except KeyboardInterrupt:
@@ -78,6 +79,7 @@ def main(function: Callable[[argparse.Namespace], dict], p: argparse.ArgumentPar
 
 
 def _interrupted() -> int:
+    tracking.end_active_runs("KILLED")
     tracking.end_runs_of_this_process()  # one a signal caught while MLflow was creating it, never active
     print("interrupted: open runs were marked KILLED; run the same command again to resume", file=sys.stderr,
           flush=True)

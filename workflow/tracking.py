@@ -240,10 +240,11 @@ def run(name: str, key: str | None = None, tags: Mapping[str, str] | None = None
         all_tags[STEP_KEY_TAG] = key
     if run_id:
         active = mlflow.start_run(run_id=run_id)
-        mlflow.set_tags({**all_tags, "mlflow.runName": name})
     else:
         active = mlflow.start_run(run_name=name, nested=mlflow.active_run() is not None, tags=all_tags)
     try:
+        if run_id:  # inside: a resumed run whose tags fail to land still ends FAILED or KILLED, not FINISHED
+            mlflow.set_tags({**all_tags, "mlflow.runName": name})
         yield active
     except KeyboardInterrupt:
         _end_interrupted()
@@ -273,11 +274,45 @@ def interrupted_by(error: BaseException) -> bool:
 
 def _end_interrupted(attempts: int = 5, wait: float = 1.0) -> None:
     """End the active run KILLED, retrying while the store is busy. If it cannot, the run stays RUNNING and
-    the next start's reaper marks it KILLED."""
+    the next start's reaper marks it KILLED.
+
+    ``mlflow.end_run`` takes the run off MLflow's stack before it writes the status, so a retry after a busy
+    store writes the status of that same run; calling ``end_run`` again would end its parent.
+    """
+    active = mlflow.active_run()
+    if active is None:
+        return
+    run_id, killed = active.info.run_id, RunStatus.to_string(RunStatus.KILLED)
+
+    def end() -> None:
+        current = mlflow.active_run()
+        if current is not None and current.info.run_id == run_id:
+            mlflow.end_run(killed)
+        else:  # an earlier attempt took it off the stack and then found the store busy
+            MlflowClient().set_terminated(run_id, killed)
+
     try:
-        _retry_while_busy(lambda: mlflow.end_run(RunStatus.to_string(RunStatus.KILLED)), attempts, wait)
+        _retry_while_busy(end, attempts, wait)
     except Exception as error:  # noqa: BLE001 - reported; the reaper remains
         log(f"could not mark the interrupted run KILLED ({type(error).__name__}: {error}); the next start marks it")
+
+
+def end_active_runs(status: str) -> list[str]:
+    """End with ``status`` every run still on MLflow's active stack; their ids.
+
+    For an exit after an error or an interrupt: MLflow's own exit handler ends whatever is left there
+    FINISHED, and a FINISHED step run is reused. A run the store refuses to end leaves the stack all the same
+    (``end_run`` takes it off first) and stays RUNNING for the next start's reaper.
+    """
+    ended = []
+    while (current := mlflow.active_run()) is not None:
+        ended.append(current.info.run_id)
+        try:
+            mlflow.end_run(status)
+        except Exception:  # noqa: BLE001 - a busy store: the reaper marks it
+            if mlflow.active_run() is current:  # not even taken off the stack: leave it rather than loop
+                break
+    return ended
 
 
 def log_input(dataset, context: str) -> None:
