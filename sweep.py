@@ -1,11 +1,13 @@
 """Entry point `sweep`: Optuna search over blur sigma and keep fraction, every trial an MLflow run.
 
     mlflow run . --env-manager local -e sweep -P profile=quick -P data=../shared/data/cifar10-jpg -P n_trials=8
-    python sweep.py --profile quick --data ../shared/data/cifar10-jpg --study blur --n_trials 8 \
-        --storage postgresql://user:pass@127.0.0.1/optuna      # many workers: run this on each
+    OPTUNA_STORAGE=postgresql://user:pass@127.0.0.1/optuna \
+        python sweep.py --profile quick --data ../shared/data/cifar10-jpg --study blur --n_trials 8  # on each worker
 
-Default storage: a local sqlite file (sqlite:///optuna.db); a study is
-resumed by its name. Watch it with `optuna-dashboard sqlite:///optuna.db`.
+Storage: $OPTUNA_STORAGE, else a local sqlite file (sqlite:///optuna.db); a
+study is resumed by its name. Watch it with `optuna-dashboard sqlite:///optuna.db`.
+A storage with a password belongs in $OPTUNA_STORAGE: `mlflow run` logs every
+-P value as given.
 """
 
 import os
@@ -13,18 +15,36 @@ import os
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # read once, when TensorFlow is first imported
 
 import workflow  # noqa: E402  (first: it sets up TensorFlow's environment and quiets its noise)
+import checks  # noqa: E402
 import heatmaps  # noqa: E402
 from evaluation import ORDERS  # noqa: E402
 from sweeps import DEFAULT_STORAGE, OBJECTIVES, SearchSpace, resolve_objective, run_sweep  # noqa: E402
-from workflow import cli  # noqa: E402
+from sweeps.study import check_sampler_seed, redact  # noqa: E402
+from workflow import cli, tracking  # noqa: E402
+
+FROM_ENVIRONMENT = "env"  # storage: $OPTUNA_STORAGE, else DEFAULT_STORAGE
+
+
+def storage_url(storage: str) -> str:
+    """The Optuna storage ``storage`` names: itself, or for ``env`` $OPTUNA_STORAGE (else the local default)."""
+    if storage == FROM_ENVIRONMENT:
+        return os.environ.get("OPTUNA_STORAGE") or DEFAULT_STORAGE
+    if redact(storage) != storage and os.environ.get("MLFLOW_RUN_ID"):
+        tracking.log("warning: mlflow run has logged -P storage with its password as the launcher's parameter; "
+                     "put such a storage in $OPTUNA_STORAGE and leave storage=env")
+    return storage
 
 
 def sweep(profile: str = "quick", data: str = cli.DEFAULT_DATA, study: str = "pixel-importance-sweep",
-          storage: str = DEFAULT_STORAGE, n_trials: int = 10, objective: str = "both", attack: str = "newtonfool",
+          storage: str = FROM_ENVIRONMENT, n_trials: int = 10, objective: str = "both", attack: str = "newtonfool",
           order: str = "adaptive", sigma_min: float = 0.5, sigma_max: float = 8.0, keep_fraction_min: float = 0.05,
           keep_fraction_max: float = 0.5, heatmap: str = "lrp_eps", sampler_seed: int | None = None,
           **overrides) -> dict:
     settings = workflow.resolve(profile, overrides)
+    n_trials = checks.positive_int("n_trials", n_trials)  # before any run is opened
+    if sampler_seed is not None:
+        sampler_seed = check_sampler_seed(sampler_seed)
+    storage = storage_url(storage)
     if not settings["validation_per_class"]:  # trials select on held-out training images, a fifth by default
         settings = workflow.profiles.changed(settings, validation_per_class=max(1, settings["train_per_class"] // 5))
     space = SearchSpace((sigma_min, sigma_max), (keep_fraction_min, keep_fraction_max),
@@ -39,7 +59,9 @@ def main(argv=None) -> int:
     p = cli.parser(__doc__.splitlines()[0])
     p.set_defaults(profile="quick")
     p.add_argument("--study", default="pixel-importance-sweep", help="study name (an existing study is resumed)")
-    p.add_argument("--storage", default=DEFAULT_STORAGE, help="Optuna storage URL (sqlite:///..., postgresql://...)")
+    p.add_argument("--storage", default=FROM_ENVIRONMENT,
+                   help=f"Optuna storage URL (sqlite:///..., postgresql://...); default {FROM_ENVIRONMENT}: "
+                        f"$OPTUNA_STORAGE, else {DEFAULT_STORAGE}")
     p.add_argument("--n_trials", type=int, default=10, help="trials this worker runs")
     p.add_argument("--objective", default="both", choices=OBJECTIVES,
                    help="both: Pareto front of clean and robust accuracy; clean or robust: one objective (pruned)")

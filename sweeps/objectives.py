@@ -39,4 +39,6 @@ def resolve_objective(kind: str, attack: str, order: str) -> Objective:
         raise ValueError(f"Unknown objective. Expected one of {list(OBJECTIVES)}. Received: objective={kind!r}")
     attacks.get(attack)
     evaluation.check_order(order)
+    if kind != "clean":  # before any model trains: a transfer attack runs "after" only
+        evaluation.check_attack_order(attack, order)
     return Objective(kind, attack, order)

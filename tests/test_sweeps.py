@@ -41,6 +41,124 @@ def test_objective_is_checked():
     assert resolve_objective("both", "fgsm", "after").directions == ["maximize", "maximize"]
 
 
+def test_a_transfer_attack_in_an_order_it_cannot_run_is_refused_before_training():
+    with pytest.raises(ValueError, match="orders \\['after'\\] only. Received: order='adaptive'"):
+        resolve_objective("robust", "pgd_transfer", "adaptive")
+    assert resolve_objective("clean", "pgd_transfer", "adaptive").kind == "clean"  # no attack is run
+
+
+def _stub_trials(study, space, count, score=lambda point: point["keep_fraction"]):
+    """``count`` trials that train nothing: each scores ``score`` of its point (both objectives alike)."""
+    def objective(trial):
+        value = score(space.sample(trial))
+        return [value] * len(study.directions)
+    study.optimize(objective, n_trials=count)
+
+
+def test_a_study_is_joined_only_for_the_purpose_it_was_made_for(tmp_path):
+    from sweeps import open_study
+    from workflow import profiles
+
+    storage, settings = f"sqlite:///{tmp_path / 'optuna.db'}", profiles.resolve("quick")
+    study, _ = open_study("s", storage, resolve_objective("clean", "newtonfool", "adaptive"), 0, settings)
+    # same purpose: another attack means nothing to a clean-accuracy study, nor do sigma and keep_fraction
+    open_study("s", storage, resolve_objective("clean", "fgsm", "after"), 0,
+               profiles.changed(settings, sigma=2.0, keep_fraction=0.3))
+    with pytest.raises(ValueError, match="measures something else.*Received: objective='robust', attack='newtonfool', "
+                                         "order='adaptive'"):
+        open_study("s", storage, resolve_objective("robust", "newtonfool", "adaptive"), 0, settings)
+    with pytest.raises(ValueError, match="Received: settings='"):
+        open_study("s", storage, resolve_objective("clean", "fgsm", "after"), 0,
+                   profiles.changed(settings, epochs=settings["epochs"] + 1))
+
+
+def test_a_resumed_study_proposes_new_points_and_a_fresh_one_repeats_itself(tmp_path):
+    from sweeps import open_study
+
+    space, objective = SearchSpace(), resolve_objective("both", "fgsm", "after")
+    first, seed = open_study("s", f"sqlite:///{tmp_path / 'a.db'}", objective, 1)
+    _stub_trials(first, space, 3)
+    resumed, resumed_seed = open_study("s", f"sqlite:///{tmp_path / 'a.db'}", objective, 1)
+    _stub_trials(resumed, space, 3)
+    points = [tuple(sorted(t.params.items())) for t in resumed.trials]
+    assert (seed, resumed_seed) == (1, 4) and len(set(points)) == 6  # no proposal replayed
+    fresh, _ = open_study("s", f"sqlite:///{tmp_path / 'b.db'}", objective, 1)
+    _stub_trials(fresh, space, 3)
+    assert [t.params for t in fresh.trials] == [t.params for t in first.trials[:3]]  # same seed, same study
+
+
+def test_importances_name_what_drives_a_high_score():
+    import warnings
+
+    from sweeps.study import lowered
+
+    study = optuna.create_study(directions=["maximize"], sampler=optuna.samplers.RandomSampler(seed=0))
+    _stub_trials(study, SearchSpace(), 40)  # only keep_fraction matters, the higher the better
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna's note that a target is ranked for low values: it is negated
+        importances = optuna.importance.get_param_importances(study, target=lowered(0))
+    assert importances["keep_fraction"] > 0.8 > importances["sigma"]
+
+
+def test_a_trial_whose_worker_fell_silent_is_failed_when_the_study_is_opened(tmp_path, monkeypatch):
+    import time
+
+    import sweeps.study as study_module
+
+    monkeypatch.setattr(study_module, "HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(study_module, "GRACE_SECONDS", 1)
+    storage, objective = f"sqlite:///{tmp_path / 'optuna.db'}", resolve_objective("both", "fgsm", "after")
+    study, _ = study_module.open_study("s", storage, objective, 0)
+    trial = study.ask()  # a worker takes a trial, beats once, and is killed outright
+    study._storage.record_heartbeat(trial._trial_id)
+    time.sleep(2.5)
+    study, _ = study_module.open_study("s", storage, objective, 0)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]
+
+
+def test_a_robust_score_on_some_of_the_images_is_set_against_their_labels(monkeypatch):
+    """Square attacks ``square_images`` of the validation images: their labels are those at its ``indices``."""
+    import numpy as np
+
+    import sweeps.study as study_module
+
+    labels = np.arange(10) % 3
+    split = type("Split", (), {"y_test": labels})
+    monkeypatch.setattr(study_module.workflow_data, "load", lambda settings, data: type("Loaded", (), {"split": split}))
+    monkeypatch.setattr(study_module.steps, "attack_step", lambda *args: "attack-run")
+    indices = np.array([1, 4, 7])
+    monkeypatch.setattr(study_module.tracking, "load_arrays",
+                        lambda run_id, name: {"images": np.zeros((3, 2, 2, 3)), "indices": indices})
+    monkeypatch.setattr(study_module.models, "load", lambda run_id: None)
+    monkeypatch.setattr(study_module.classifiers, "predict_labels", lambda model, images: np.array([1, 1, 0]))
+    score = study_module.robust_score({}, "model", "gradient", "data", resolve_objective("robust", "square", "adaptive"),
+                                      "explainer")
+    assert score == pytest.approx(2 / 3)  # labels at 1, 4, 7: 1, 1, 1
+
+
+@pytest.mark.parametrize("argument, message", [(["--n_trials", "0"], "Received: n_trials=0"),
+                                               (["--sampler_seed", "-1"], "Received: sampler_seed=-1")])
+def test_bad_trial_count_or_seed_fails_before_any_run(tmp_path, argument, message, capsys):
+    import sweep
+
+    uri = fresh_store(tmp_path)
+    assert sweep.main(["--data", str(tmp_path / "none"), "--tracking-uri", uri, *argument]) == 2
+    assert message in capsys.readouterr().err
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name("pixel-importance")
+    assert experiment is None or not client.search_runs([experiment.experiment_id])
+
+
+def test_the_storage_defaults_to_the_environment_so_a_password_stays_out_of_logged_parameters(monkeypatch):
+    import sweep
+
+    monkeypatch.delenv("OPTUNA_STORAGE", raising=False)
+    assert sweep.storage_url("env") == "sqlite:///optuna.db"
+    monkeypatch.setenv("OPTUNA_STORAGE", "postgresql://user:secret@db/optuna")
+    assert sweep.storage_url("env") == "postgresql://user:secret@db/optuna"
+    assert sweep.storage_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
 def test_bad_bounds_fail_before_any_trial(tmp_path, data_root):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     result = run_command([sys.executable, REPO / "sweep.py", *TINY, "--data", data_root, "--storage", storage,
