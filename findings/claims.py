@@ -85,7 +85,7 @@ def _beats_random() -> list[Comparison]:
     if control is None:
         return []
     rows = ((CLEAN, ""), *THESIS_ROWS, ("pgd", "adaptive"))
-    return [Comparison(f"{_label(m)} vs {_label(control)}, {attack} {order}".rstrip(),
+    return [Comparison(f"{_label(m)} vs {_label(control)}, {'clean' if attack == CLEAN else f'{attack} {order}'}",
                        CellRef(control, own(control), attack, order), CellRef(m, own(m), attack, order))
             for m in heatmap_variants() for attack, order in rows]
 

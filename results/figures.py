@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+import attacks  # noqa: E402
 import defense  # noqa: E402
 from evaluation.grid import CLEAN  # noqa: E402
 from evaluation.orders import ORDER_RECORDS  # noqa: E402
@@ -51,10 +52,28 @@ def bar_figure(cells: pd.DataFrame, attack: str, order: str) -> plt.Figure:
     axes.set_ylabel("accuracy (%)")
     axes.set_ylim(0, 100)
     axes.grid(axis="y", alpha=0.3)
-    axes.set_title(f"{row_label(attack, order)}: {ORDER_RECORDS[order].title} (light: clean, dark: attacked)")
+    axes.set_title(bar_title(cells, attack, order))
     axes.legend(title="test set", ncols=len(test_sets), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     figure.tight_layout()
     return figure
+
+
+def bar_title(cells: pd.DataFrame, attack: str, order: str) -> str:
+    """What a bar chart shows: the row, how the attack meets the blur, and on how many images each bar is.
+
+    A gradient-free attack that sees the defense queries the defended model (no BPDA); an attack run on a
+    subset of the test images (Square) is not on the images of the clean bar behind it, which is said.
+    """
+    record = attacks.get(attack) if attack in attacks.ATTACKS else None
+    how = ("queries the defended model (no gradients)" if record is not None and record.gradient_free
+           and order == "adaptive" else ORDER_RECORDS[order].title)
+    bars = "light: clean, dark: attacked"
+    if "n" in cells:
+        clean_n = cells.loc[cells["attack"] == CLEAN, "n"].max()
+        attacked_n = cells.loc[(cells["attack"] == attack) & (cells["order"] == order), "n"].max()
+        if pd.notna(clean_n) and pd.notna(attacked_n) and attacked_n < clean_n:
+            bars = f"light: clean on all {int(clean_n)} test images, dark: attacked, on {int(attacked_n)} of them"
+    return f"{row_label(attack, order)}: {how} ({bars})"
 
 
 def heatmap_gallery(images: np.ndarray, maps: dict, blurred: dict, entire_blur: np.ndarray) -> plt.Figure:
@@ -115,7 +134,8 @@ def curve_figure(curves: pd.DataFrame, variant: str) -> plt.Figure:
         panel.grid(alpha=0.3)
         panel.set_title(f"test set: {column_labels().get(test_set, test_set)}", fontsize=9)
         panel.legend(fontsize=7)
-    figure.suptitle(f"Model trained on {model_labels().get(variant, variant)}: accuracy vs budget\n"
-                    "(band: 95% interval; grey: 10% at 16/255)", fontsize=10)
+    images = int(mine["n"].max()) if len(mine) else 0
+    figure.suptitle(f"Model trained on {model_labels().get(variant, variant)}: accuracy vs budget on {images} test "
+                    "images per seed\n(band: 95% interval; grey: 10% at 16/255)", fontsize=10)
     figure.tight_layout()
     return figure

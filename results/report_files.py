@@ -83,9 +83,12 @@ def _curves(curves: pd.DataFrame, folder: Path, written: list[Path]) -> list[str
         return []
     curves.to_csv(folder / "curves.csv", index=False)
     written.append(folder / "curves.csv")
+    images = int(curves["n"].max())
     lines = ["## Robustness curves", "",
-             "Accuracy against the L-inf budget on the original test set and each model's own, FGSM in every "
-             "order and adaptive PGD (BPDA through the blur); eps = 0 is clean accuracy.", ""]
+             f"Accuracy against the L-inf budget on the original test set and each model's own, FGSM in every "
+             f"order and adaptive PGD (BPDA through the blur), on {images} evenly spaced test images per seed "
+             f"(`curve_images`); eps = 0 is clean accuracy on those images, so it can differ from the tables' "
+             f"clean accuracy on all of them.", ""]
     for variant in [v for v in model_labels() if v in set(curves["variant"])]:
         path = folder / "figures" / f"curve_{variant}.png"
         figure = curve_figure(curves, variant)
@@ -128,7 +131,7 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
              "[95% Wilson interval of the pooled count] (n seeds). The fidelity counts and the bar charts' "
              "whiskers use the t interval over seeds instead.",
              "FGSM / NewtonFool: blur before the attack; _A: blur after it; adaptive: the attack sees the blur "
-             "(BPDA). — = not measured.", ""]
+             "(a gradient attack through it by BPDA; Square by querying the defended model). — = not measured.", ""]
     masking = masking_flags(cells, curves) if masking is None else masking
     compared = compared_cells(cells, thesis)  # seconds on a full grid: once, for the summary and the section
     fidelity = fidelity_summary(compared)
@@ -149,7 +152,8 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
         number = defense.variant(variant).thesis_table
         caption = (f"Table {number}: model trained on {labels[variant]} images" if number
                    else f"Model trained on {labels[variant]} images (beyond the thesis)")
-        Path(f"{stem}.tex").write_text(latex(text, caption))
+        Path(f"{stem}.tex").write_text(latex(text, f"Model trained on {labels[variant]} images"  # LaTeX numbers it
+                                             + (f" (the thesis' Table {number})" if number else " (beyond the thesis)")))
         Path(f"{stem}.md").write_text(f"## {caption}\n\n{markdown(text, 'ours')}\n")
         written += [Path(f"{stem}{suffix}") for suffix in (".csv", "_percent.csv", ".tex", ".md")]
         lines += [f"## {caption}", "", markdown(text, "ours"), ""]

@@ -277,6 +277,7 @@ def test_report_entry_point_writes_and_logs_everything(quick_store, tmp_path):
     assert "Thesis:" not in control.split("\n## ")[0]
     assert (folder / "figures" / "heatmap_gallery.png").exists()
     assert "\\begin{tabular}" in (folder / "tables" / "pgd.tex").read_text()
+    assert "\\caption{Model trained on PGD images (the thesis' Table 4.5)}" in (folder / "tables" / "pgd.tex").read_text()
     report = (folder / "report.md").read_text()
     assert "## Gradient-masking checks" in report and "## Robustness curves" in report
     assert "## Perturbation sizes of the unbounded attacks" in report and "L2" in report
@@ -517,7 +518,18 @@ def test_curve_figure_marks_the_measured_budgets_and_one_panel_per_test_set():
         assert [float(t) for t in panel.get_xticks()] == list(budgets)
         assert [t.get_text() for t in panel.get_xticklabels()] == ["0", "0.3", "1", "16"]
         assert panel.get_xlim()[0] < 0 < 16 < panel.get_xlim()[1]  # no point on the frame
-    assert "LRP-eps" in figure._suptitle.get_text()
+    assert "LRP-eps" in figure._suptitle.get_text() and "on 30 test images per seed" in figure._suptitle.get_text()
+
+
+def test_bar_titles_say_how_the_attack_meets_the_blur_and_on_which_images():
+    cells = _cells([_row("gradient", "gradient", "none", "none", 230, n=300),
+                    _row("gradient", "gradient", "square", "adaptive", 25, n=60),
+                    _row("gradient", "gradient", "pgd", "adaptive", 200, n=300)])
+    square = results.bar_figure(cells, "square", "adaptive").axes[0].get_title()
+    assert "queries the defended model (no gradients)" in square and "BPDA" not in square
+    assert "light: clean on all 300 test images, dark: attacked, on 60 of them" in square
+    pgd = results.bar_figure(cells, "pgd", "adaptive").axes[0].get_title()
+    assert "BPDA" in pgd and pgd.endswith("(light: clean, dark: attacked)")
 
 
 def test_report_says_which_models_each_seed_has_evaluated():
