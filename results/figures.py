@@ -73,7 +73,7 @@ def bar_title(cells: pd.DataFrame, attack: str, order: str) -> str:
         attacked_n = cells.loc[(cells["attack"] == attack) & (cells["order"] == order), "n"].max()
         if pd.notna(clean_n) and pd.notna(attacked_n) and attacked_n < clean_n:
             bars = f"light: clean on all {int(clean_n)} test images, dark: attacked, on {int(attacked_n)} of them"
-    return f"{row_label(attack, order)}: {how} ({bars})"
+    return f"{row_label(attack, order)}: {how}\n({bars})"
 
 
 def heatmap_gallery(images: np.ndarray, maps: dict, blurred: dict, entire_blur: np.ndarray) -> plt.Figure:
