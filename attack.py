@@ -25,8 +25,8 @@ def attack(model: str, attack: str, order: str, test_set: str, profile: str = "t
     evaluation.check_order(order)
     defense.test_set(test_set)
     model_run_id = workflow.models.resolve_run_id(model)
-    explainer_run_id = workflow.models.resolve_run_id(
-        explainer or f"models:/{workflow.models.registered_name('none')}@{profile}")
+    explainer_run_id, source = workflow.models.explainer_of(model_run_id, explainer, profile)
+    workflow.tracking.log(f"explainer: run {explainer_run_id}, {source}")
     cell = {"model_uri": model, "attack": attack, "order": order, "test_set": test_set}
     with workflow.entry_run("attack", settings, cell, data=data) as entry:
         run_id = workflow.attack_step(settings, model_run_id, explainer_run_id, attack, order, test_set, data)
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     p.add_argument("--order", required=True, choices=evaluation.ORDERS)
     p.add_argument("--test_set", "--test-set", default="original", choices=list(defense.test_sets()))
     p.add_argument("--explainer", default=None,
-                   help="model URI that computes the test set's heatmaps (default: pixel-importance.none@<profile>)")
+                   help="model URI that computes the test set's heatmaps (default: the one the model was trained with; for a model trained on no heatmap, pixel-importance.none@<profile>)")
     cli.add_settings(p, exclude=("model",))  # --model is the model URI here, not an architecture
     return cli.main(lambda a: attack(a.model, a.attack, a.order, a.test_set, a.profile, a.data, a.explainer or None,
                                      **cli.overrides(a)), p, argv)

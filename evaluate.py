@@ -20,8 +20,8 @@ def evaluate(model: str, profile: str = "thesis", data: str = cli.DEFAULT_DATA, 
              **overrides) -> dict:
     settings = workflow.resolve(profile, overrides)
     model_run_id = workflow.models.resolve_run_id(model)
-    explainer_run_id = workflow.models.resolve_run_id(
-        explainer or f"models:/{workflow.models.registered_name('none')}@{profile}")
+    explainer_run_id, source = workflow.models.explainer_of(model_run_id, explainer, profile)
+    workflow.tracking.log(f"explainer: run {explainer_run_id}, {source}")
     variant = workflow.tracking.variant_of(model_run_id)
     with workflow.entry_run("evaluate", settings, {"model_uri": model, "variant": variant}, data=data) as entry:
         run_id, rows = workflow.evaluate_step(settings, model_run_id, explainer_run_id, data, variant)
@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="model URI, e.g. models:/pixel-importance.lrp_eps@thesis")
     p.add_argument("--explainer", default=None,
-                   help="model URI that computes heatmap test sets (default: pixel-importance.none@<profile>)")
+                   help="model URI that computes heatmap test sets (default: the one the model was trained with; for a model trained on no heatmap, pixel-importance.none@<profile>)")
     cli.add_settings(p, exclude=("model",))  # --model is the model URI here, not an architecture
     return cli.main(lambda a: evaluate(a.model, a.profile, a.data, a.explainer or None, **cli.overrides(a)), p, argv)
 

@@ -78,6 +78,33 @@ def test_settings_that_differ_from_the_profile_make_it_custom_and_move_no_alias(
     assert profiles.selected_variants(profiles.resolve("quick")) == tuple(defense.variants())
 
 
+def test_a_model_is_tested_with_the_explainer_it_was_trained_with_unless_told_otherwise(tmp_path):
+    from workflow import models
+
+    tracking.configure(fresh_store(tmp_path))
+    client, experiment = mlflow.MlflowClient(), tracking.experiment_id()
+
+    def train_run(variant, **params):
+        run = client.create_run(experiment, tags={"variant": variant})
+        for key, value in params.items():
+            client.log_param(run.info.run_id, key, value)
+        return run.info.run_id
+
+    seed0, seed1 = train_run("none", seed=0), train_run("none", seed=1)
+    heatmap_model = train_run("lrp_eps", seed=1, explainer_run_id=seed1)
+    client.create_registered_model(models.registered_name("none"))
+    version = client.create_model_version(models.registered_name("none"), f"runs:/{seed0}/model", run_id=seed0)
+    client.set_registered_model_alias(models.registered_name("none"), "quick", version.version)
+    assert models.explainer_of(heatmap_model, None, "quick")[0] == seed1  # not the alias' seed 0
+    assert models.explainer_of(seed1, None, "quick")[0] == seed1  # an Original model explains itself
+    blur_model = train_run("blur", seed=1)
+    assert models.explainer_of(blur_model, None, "quick") == (
+        seed0, "models:/pixel-importance.none@quick (the model was trained on no heatmap; --explainer names another)")
+    assert models.explainer_of(heatmap_model, f"runs:/{seed0}/model", "quick")[0] == seed0  # told otherwise
+    with pytest.raises(ValueError, match="Received: model_uri='models:/pixel-importance.none@thesis'"):
+        models.explainer_of(blur_model, None, "thesis")
+
+
 def test_registry_parameters_are_profile_settings():
     quick = profiles.resolve("quick")
     assert quick["lrp_epsilon"] == 1e-7 and quick["fgsm_eps"] == 8 / 255 and quick["newtonfool_max_iter"] == 5

@@ -83,6 +83,25 @@ def resolve_run_id(model_uri: str) -> str:
                      f"runs:/<run_id>/model. Received: model_uri={model_uri!r}")
 
 
+def explainer_of(model_run_id: str, explainer: str | None, profile: str) -> tuple[str, str]:
+    """The run id of the explainer whose heatmaps make ``model_run_id``'s test sets, and where it came from.
+
+    ``explainer`` (a model URI) where given; else the explainer the model was trained with (its train run's
+    ``explainer_run_id``: a heatmap model of seed 1 is tested with seed 1's Original model, not the profile's
+    alias, which names seed 0's); an Original model explains itself; a model trained on no heatmap (the Blur
+    model) falls back to the profile's registered Original model, ``pixel-importance.none@<profile>``.
+    """
+    if explainer:
+        return resolve_run_id(explainer), f"--explainer {explainer}"
+    run = MlflowClient().get_run(model_run_id)
+    if run.data.params.get("explainer_run_id"):
+        return run.data.params["explainer_run_id"], "the explainer the model was trained with"
+    if run.data.tags.get("variant") == "none":
+        return model_run_id, "the model itself (an Original model is its own explainer)"
+    alias = f"models:/{registered_name('none')}@{profile}"
+    return resolve_run_id(alias), f"{alias} (the model was trained on no heatmap; --explainer names another)"
+
+
 @functools.lru_cache(maxsize=LOADED_MODELS)
 def load(run_id: str) -> keras.Model:
     """The model logged by run ``run_id``, loaded with Keras' safe mode (no code runs on load).
