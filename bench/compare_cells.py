@@ -41,6 +41,15 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, seeds: tuple[int, ...] = ()) -> tu
     if joined.empty:
         raise ValueError(f"The two files share no cell (variant, seed, test set, attack, order). Received: "
                          f"seeds={list(seeds) or 'all'}")
+    for column in ("eps", "n"):  # one cell measured at two budgets or on two image counts is no repeat
+        if column in a and column in b:
+            left, right = joined[f"{column}_a"], joined[f"{column}_b"]
+            unlike = ~((left == right) | (left.isna() & right.isna()))
+            if unlike.any():
+                first = {k: (v.item() if hasattr(v, "item") else v) for k, v in joined.loc[unlike].iloc[0].items()}
+                raise ValueError(f"The two files measured {int(unlike.sum())} shared cells with another {column}. "
+                                 f"Received: {({k: first[k] for k in KEYS})}, {column}={first[f'{column}_a']!r} in "
+                                 f"A and {first[f'{column}_b']!r} in B")
     half = lambda side: 50 * (joined[f"ci95_high_{side}"] - joined[f"ci95_low_{side}"])  # noqa: E731
     joined = joined.assign(difference=100 * (joined["accuracy_b"] - joined["accuracy_a"]),
                            half_width=pd.concat([half("a"), half("b")], axis=1).max(axis=1))

@@ -13,7 +13,7 @@ expected loss instead, averaged over ``samples`` masks drawn independently,
 which is the right white-box attack on a randomised transform.
 
 For the model trained on the Random control's images (``--variant``, default
-``random``) behind its own blur, on the first ``--images`` test images, per
+``random``) behind its own blur, on ``--images`` evenly spaced test images, per
 budget in ``--eps`` (x 1/255): the same PGD (the profile's steps, step size
 and one random start, the same start for both) with the BPDA gradient and
 with the EOT gradient; each result is judged by the deployed defense (the
@@ -89,7 +89,7 @@ def eot_random(tracking_uri: str, data: str, profile: str = "thesis", seed: int 
     from bench.keep_mask_shift import Missing, finished_run
     from classifiers import predict_labels
     from defense.transforms import TestTransform
-    from evaluation.orders import attack_cell
+    from evaluation.orders import attack_cell, subset_indices
     from evaluation.paired import mcnemar_exact
     from evaluation.statistics import wilson_interval
     from heatmaps.random_scores import random_scores
@@ -119,8 +119,8 @@ def eot_random(tracking_uri: str, data: str, profile: str = "thesis", seed: int 
     attack = profiles.attack_params(settings, "pgd")
     deployed = TestTransform("random", explainer=model, sigma=sigma, keep_fraction=keep,
                              heatmap_params={"seed": mask_seed})
-    x = loaded.split.x_test[:images]
-    y = loaded.split.y_test[:images]
+    chosen = subset_indices(len(loaded.split.x_test), images)  # evenly spaced: the classes stay balanced
+    x, y = loaded.split.x_test[chosen], loaded.split.y_test[chosen]
 
     def judged(batch):
         return predict_labels(model, deployed(batch), batch_size) == y
@@ -171,7 +171,7 @@ def main() -> dict:
     parser.add_argument("--variant", default="random", help="model to attack behind the random blur")
     parser.add_argument("--eps", default="0.3,8", help="budgets x 1/255, comma-separated (default 0.3,8)")
     parser.add_argument("--samples", type=int, default=8, help="masks averaged per EOT step (default 8)")
-    parser.add_argument("--images", type=int, default=300, help="first N test images (default 300)")
+    parser.add_argument("--images", type=int, default=300, help="N evenly spaced test images (default 300: all)")
     parser.add_argument("--attack-seed", type=int, default=0, help="seed of the random start and EOT masks")
     args = parser.parse_args()
     from evaluation.curves import parse_curve_eps  # the project's one parser of budgets in units of 1/255

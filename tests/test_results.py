@@ -646,6 +646,8 @@ def test_compare_cells_gives_the_differences_of_two_reports_exactly(tmp_path):
         compare_cells.compare(a, pd.concat([b, b.iloc[:1]]))
     with pytest.raises(ValueError, match="lacks columns \\['ci95_high'\\]"):
         compare_cells.compare(a.drop(columns="ci95_high"), b)
+    with pytest.raises(ValueError, match="1 shared cells with another eps. Received: .*'test_set': 'pgd'.*eps=0.0012"):
+        compare_cells.compare(a.assign(eps=0.0012), b.assign(eps=[0.0012, 0.0012, 8 / 255, 0.0012]))
     a.to_csv(tmp_path / "a.csv", index=False)
     b.to_csv(tmp_path / "b.csv", index=False)
     assert compare_cells.main([str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--seeds", "0"]) == 0
