@@ -74,14 +74,19 @@ def main() -> dict:
     gradient_seconds = float(np.median(passes))
 
     class EpochTimes(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+
         def on_epoch_begin(self, epoch, logs=None):
             self.began = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            epoch_times.append(time.perf_counter() - self.began)
+            self.seconds.append(time.perf_counter() - self.began)
 
-    epoch_times: list[float] = []
-    history = classifiers.train(model, x_fit, y_fit, recipe, seed=args.seed, callbacks=[EpochTimes()])
+    timer = EpochTimes()
+    history = classifiers.train(model, x_fit, y_fit, recipe, seed=args.seed, callbacks=[timer])
+    epoch_times = timer.seconds
     epoch_seconds = float(np.median(epoch_times[1:] or epoch_times))
 
     def accuracy(x, y):

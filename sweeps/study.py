@@ -18,6 +18,7 @@ those numbers are reported beside them (``test_clean_accuracy`` /
 from __future__ import annotations
 
 import hashlib
+import contextlib
 import json
 import random
 import re
@@ -63,11 +64,18 @@ def purpose(objective: Objective, settings: dict | None) -> dict:
             "order": objective.order if attacked else None, "settings": digest}
 
 
+@contextlib.contextmanager
+def _heartbeat_is_experimental():
+    """Quiet Optuna's warning that its heartbeat is "experimental" (so since Optuna 2.9): chosen knowingly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
 def _storage(url: str) -> optuna.storages.RDBStorage:
     """The database storage with a heartbeat: a trial whose worker was killed outright (SIGKILL, out of memory,
     a lost machine) is failed once it has been silent for :data:`GRACE_SECONDS`, not left RUNNING forever."""
-    with warnings.catch_warnings():  # the heartbeat is "experimental" since Optuna 2.9; chosen knowingly
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with _heartbeat_is_experimental():
         return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
 
 
@@ -99,8 +107,7 @@ def open_study(name: str, storage: str, objective: Objective, seed: int,
         differ = ", ".join(f"{key}={wanted[key]!r}" for key in wanted if made.get(key) != wanted[key])
         raise ValueError(f"Study {name!r} was made for {made}; this worker measures something else. Use another "
                          f"study name, or the study's own objective, attack, order and settings. Received: {differ}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with _heartbeat_is_experimental():
         optuna.storages.fail_stale_trials(study)
     used = int(seed) + len(study.trials)
     study.sampler = (optuna.samplers.NSGAIISampler if multi else optuna.samplers.TPESampler)(seed=used)

@@ -129,6 +129,17 @@ SELECTION_KEYS = ("variants",)  # these choose which of the profile's models to 
 ALL_VARIANTS = "all"
 
 
+def _curve_eps(value) -> str:
+    """The budgets as settings (and so step keys) write them, ``%g``: a budget with more significant digits
+    than that keeps is refused, not silently rounded."""
+    budgets = evaluation.parse_curve_eps(value)
+    written = [f"{b:g}" for b in budgets]
+    if any(float(text) != b for text, b in zip(written, budgets)):
+        raise ValueError(f"curve_eps budgets are written with at most 6 significant digits; give each in at most "
+                         f"6. Received: curve_eps={value!r}")
+    return ",".join(written)
+
+
 # How each base setting is converted and checked (registry parameters are checked by their registry).
 BASE_CHECKS = {
     "model": lambda v: checks.one_of("model", str(v), classifiers.ARCHITECTURES),
@@ -150,24 +161,13 @@ BASE_CHECKS = {
     "keep_fraction": blur.check_keep_fraction,
     "attacks": lambda v: ",".join(parse_attack_list(v, "attacks")),
     "adaptive_attacks": lambda v: ",".join(parse_attack_list(v, "adaptive_attacks")),
-    "curve_eps": lambda v: _curve_eps(v),
+    "curve_eps": _curve_eps,
     "curve_images": lambda v: checks.non_negative_int("curve_images", v),
     "seed": lambda v: checks.non_negative_int("seed", v),
     "data_seed": lambda v: checks.non_negative_int("data_seed", v),
     "validation_per_class": lambda v: checks.non_negative_int("validation_per_class", v),
     "variants": lambda v: ",".join(parse_variants(v)) or ALL_VARIANTS,
 }
-
-
-def _curve_eps(value) -> str:
-    """The budgets as settings (and so step keys) write them, ``%g``: a budget with more significant digits
-    than that keeps is refused, not silently rounded."""
-    budgets = evaluation.parse_curve_eps(value)
-    written = [f"{b:g}" for b in budgets]
-    if any(float(text) != b for text, b in zip(written, budgets)):
-        raise ValueError(f"curve_eps budgets are written with at most 6 significant digits; give each in at most "
-                         f"6. Received: curve_eps={value!r}")
-    return ",".join(written)
 
 
 def registry_settings() -> dict[str, tuple[str, str, str]]:
