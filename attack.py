@@ -36,8 +36,8 @@ def attack(model: str, attack: str, order: str, test_set: str, profile: str = "t
 def main(argv=None) -> int:
     p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="model URI, e.g. models:/pixel-importance.lrp_eps@thesis")
-    p.add_argument("--attack", required=True, choices=sorted(attacks.ATTACKS))
-    p.add_argument("--order", required=True, choices=evaluation.ORDERS)
+    p.add_argument("--attack", default="newtonfool", choices=sorted(attacks.ATTACKS))
+    p.add_argument("--order", default="before", choices=evaluation.ORDERS)
     p.add_argument("--test_set", "--test-set", default="original", choices=list(defense.test_sets()))
     p.add_argument("--explainer", default=None,
                    help="model URI that computes the test set's heatmaps (default: the one the model was trained with; for a model trained on no heatmap, pixel-importance.none@<profile>)")

@@ -30,7 +30,7 @@ def make_heatmaps(method: str, profile: str = "thesis", data: str = cli.DEFAULT_
 
 def main(argv=None) -> int:
     p = cli.parser(__doc__.splitlines()[0])
-    p.add_argument("--method", required=True, choices=sorted(heatmaps.METHODS))
+    p.add_argument("--method", default="lrp_eps", choices=sorted(heatmaps.METHODS))
     p.add_argument("--explainer", default=None, help="model URI of the explainer (default: see above)")
     cli.add_settings(p)
     return cli.main(lambda a: make_heatmaps(a.method, a.profile, a.data, a.explainer or None,

@@ -121,8 +121,8 @@ def main(argv=None) -> int:
     p.add_argument("--output", default="reports", help="folder for the report (a subfolder per profile)")
     p.add_argument("--seeds", default=None, help="only these training seeds' runs, e.g. 0 or 0,1 "
                                                  "(default: every seed's)")
-    p.set_defaults(data=None)
-    return cli.main(lambda a: report(a.profile, a.output, a.data, a.seeds), p, argv)
+    p.set_defaults(data="")  # images only for the heatmap gallery; without them, no gallery
+    return cli.main(lambda a: report(a.profile, a.output, a.data or None, a.seeds), p, argv)
 
 
 if __name__ == "__main__":

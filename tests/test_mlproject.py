@@ -74,3 +74,39 @@ def test_the_gpu_extra_is_tensorflow_with_cuda_and_every_cuda_library_is_pinned(
         pinned = constraints.get(requirement.name.lower())
         assert pinned is not None and requirement.specifier.contains(pinned), f"{requirement}: pinned {pinned}"
     assert "tensorflow-cpu" not in constraints  # one TensorFlow distribution, CPU by default
+
+
+def _parser_of(script: str, monkeypatch):
+    """The argparse parser ``script``'s ``main`` builds (caught where it hands it to ``workflow.cli.main``)."""
+    import workflow.cli
+
+    caught = []
+    monkeypatch.setattr(workflow.cli, "main", lambda function, p, argv=None: caught.append(p) or 0)
+    __import__(script.removesuffix(".py")).main([])
+    return caught[0]
+
+
+# by design: `main` is the quick tour, `reproduce` the thesis' grid (reproduce.py's own default)
+_DEFAULTS_ON_PURPOSE = {("main", "profile"): "quick"}
+
+
+@pytest.mark.parametrize("name", sorted(_mlproject()["entry_points"]))
+def test_each_mlproject_default_is_the_scripts_own_default(name, monkeypatch):
+    """`mlflow run -e X` and `python X.py` with nothing given do the same: a default here that the script does not
+    share (report's `data=keras` once made the report download CIFAR-10 for its gallery) fails."""
+    import shlex
+
+    entry = _mlproject()["entry_points"][name]
+    p = _parser_of(entry["command"].split()[1], monkeypatch)
+    values = {k: ("x" if spec.get("default") is None else str(spec["default"]))
+              for k, spec in entry["parameters"].items()}
+    parsed = p.parse_args(shlex.split(entry["command"].format(**{k: shlex.quote(v) for k, v in values.items()}))[2:])
+    for key, spec in entry["parameters"].items():
+        if spec.get("default") is None:
+            continue  # required here (a model URI), nothing to compare
+        expected = _DEFAULTS_ON_PURPOSE.get((name, key), p.get_default(key))
+        assert getattr(parsed, key) == expected, f"{name}: -P {key} defaults to {spec['default']!r}, " \
+                                                 f"the script to {p.get_default(key)!r}"
+        action = next(a for a in p._actions if a.dest == key)
+        if spec["type"] == "float":
+            assert action.type is float, f"{name}: -P {key} is declared float, the script parses {action.type}"
