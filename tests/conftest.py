@@ -1,7 +1,8 @@
 """Test settings shared by every test module.
 
 TensorFlow reads TF_ENABLE_ONEDNN_OPTS when it is first imported: this file
-runs before any test module imports it.
+runs before any test module imports it (and MLflow, whose usage telemetry it turns off: the tests reach
+no server but their own).
 """
 
 import os
@@ -10,6 +11,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # tests call out to nothing (MLflow would, while collecting)
 
 import pytest  # noqa: E402
 

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 import attacks
+import blur
 import classifiers
 import defense
 import evaluation
@@ -29,6 +30,31 @@ def test_bpda_pgd_through_an_identity_defense_is_plain_pgd(synthetic_cnn):
     adaptive = evaluation.attack_inputs(model, identity, x, y, "pgd", "adaptive", seed=3, **params)
     np.testing.assert_allclose(adaptive, plain, atol=1e-6)
     assert np.abs(plain - x).max() == pytest.approx(8 / 255, abs=1e-6)
+
+
+def test_adaptive_fgsm_behind_a_keep_mask_steps_along_the_bpda_gradient_written_out(synthetic_cnn):
+    """One adaptive FGSM step through T(x) = m*x + (1-m)*B(x), the keep mask m held constant (BPDA), equals
+    clip(x + eps * sign(m*g + B^T((1-m)*g))), g the cross-entropy gradient at T(x), the adjoint in NumPy."""
+    model, x, y = synthetic_cnn
+    x, y = x[:24], y[:24]
+    sigma, keep, eps = 2.0, 0.15, 8 / 255
+    transform = TestTransform("input_x_gradient", explainer=model, sigma=sigma, keep_fraction=keep)
+    maps = transform.heatmaps(x)
+    z = tf.constant(blur.heatmap_blur(x, maps, keep, sigma))
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(y, model(z, training=False)))
+    g = tape.gradient(loss, z).numpy()
+    mask = blur.keep_mask(maps, keep)[..., None]
+    b = blur.gaussian_matrix(32, sigma)
+    grad = mask * g + np.einsum("ih,nijc,jw->nhwc", b, (1 - mask) * g, b)
+    expected = np.clip(x + eps * np.sign(grad), 0.0, 1.0)
+    adversarial = attacks.generate(evaluation.defended_classifier(model, transform), x, y, "fgsm", eps=eps,
+                                   label_source="true")
+    clear = np.abs(grad) > 1e-6 * np.abs(grad).max()  # a sign float noise cannot flip
+    assert clear.mean() > 0.9
+    np.testing.assert_allclose(adversarial[clear], expected[clear], atol=1e-6)
+    assert np.abs(adversarial - x).max() <= eps + 1e-6
 
 
 def test_bpda_pgd_is_at_least_as_strong_as_adaptive_fgsm_behind_a_real_keep_mask_blur(synthetic_cnn):

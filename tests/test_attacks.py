@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import attacks
+import classifiers
 from classifiers import small_cnn
 
 
@@ -83,6 +84,15 @@ def test_every_registered_attack_runs_and_stays_in_range(cnn, data, name, params
     eps = attacks.get(name).defaults.get("eps") if attacks.get(name).defaults.get("norm") == "inf" else None
     if eps is not None:  # an L-inf attack stays inside its budget (float32 rounding aside)
         assert np.abs(adversarial - x[:6]).max() <= eps + 1e-6
+    # it attacks: a loss-driven attack raises the loss of the labels it leaves; HopSkipJump, which sees only
+    # decisions, starts from and keeps an image of another class
+    def loss(images):
+        return float(keras.losses.sparse_categorical_crossentropy(y[:6], cnn(images), from_logits=True).numpy().mean())
+
+    if name == "hopskipjump":
+        assert (classifiers.predict_labels(cnn, adversarial) != classifiers.predict_labels(cnn, x[:6])).mean() >= 0.5
+    else:
+        assert loss(adversarial) > loss(x[:6])
 
 
 def test_outputs_are_clipped_float32_of_the_same_shape(cnn):

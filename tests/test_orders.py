@@ -53,6 +53,8 @@ def test_adaptive_attack_is_at_least_as_strong_as_attacking_before_the_blur_is_k
     clean = (classifiers.predict_labels(model, transform(x)) == y).mean()
     assert accuracy["adaptive"] <= accuracy["after"] <= clean
     assert accuracy["adaptive"] < clean
+    sizes = evaluation.attack_cell(model, transform, x, y, "pgd", "adaptive", **params).linf
+    assert 0 < sizes.max() <= params["eps"] + 1e-6  # an attack inside its budget, not some other image
 
 
 def test_unknown_order_and_test_set_are_named(trained):

@@ -269,6 +269,9 @@ def test_killed_reproduce_resumes_without_duplicates(tmp_path, data_root):
             break
         assert process.poll() is None, process.stderr.read()[-3000:]
         time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("no two training runs finished within 600 s")
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-3000:]
@@ -401,6 +404,9 @@ def test_server_going_away_mid_run_gives_a_clear_error(server, data_root):
         if _runs(server["uri"], "tags.step = 'train'"):
             break
         time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail(f"no train run within 300 s (exit {process.poll()})")
     time.sleep(3)  # training has started and is logging per-epoch metrics
     _stop_server(server["process"])
     started = time.time()
@@ -433,7 +439,9 @@ def test_same_seed_gives_identical_metrics(tmp_path, data_root):
         assert evaluated.returncode == 0, evaluated.stderr[-3000:]
         run = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"]).get_run(json.loads(trained.stdout)["run_id"])
         metrics = {k: v for k, v in run.data.metrics.items() if k != "seconds"}  # wall time differs
-        outputs.append((metrics, json.loads(evaluated.stdout)["cells"]))
+        cells = json.loads(evaluated.stdout)["cells"]
+        assert "loss" in metrics and len(cells) == len(defense.test_sets()) * 4  # something to compare
+        outputs.append((metrics, cells))
     assert outputs[0][0] == outputs[1][0]  # training metrics, bit for bit
     assert outputs[0][1] == outputs[1][1]  # every evaluation cell
 

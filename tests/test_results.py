@@ -86,6 +86,10 @@ def test_the_unbounded_attacks_are_those_without_a_budget():
     cells = _cells([_row("none", "original", a, o, 50) for a, o in
                     (("none", "none"), ("fgsm", "before"), ("newtonfool", "before"), ("pgd", "adaptive"))])
     assert results.unbounded_attacks(cells) == ["newtonfool"]
+    more = _cells([_row("none", "original", a, o, 50) for a, o in
+                   (("hopskipjump", "after"), ("pgd_transfer", "after"), ("square", "adaptive"), ("newtonfool", "after"))])
+    assert results.unbounded_attacks(more) == ["hopskipjump", "newtonfool"]  # pgd_transfer crafts with PGD's budget
+    assert results.unbounded_attacks(cells[cells["attack"] != "newtonfool"]) == []
 
 
 def test_several_seeds_give_mean_and_std_and_points_over_the_bars():

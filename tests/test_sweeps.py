@@ -116,7 +116,9 @@ def test_a_trial_whose_worker_fell_silent_is_failed_when_the_study_is_opened(tmp
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]
 
 
-def test_a_robust_score_on_some_of_the_images_is_set_against_their_labels(monkeypatch):
+@pytest.mark.parametrize("indices, predicted, expected", [([1, 4, 7], [1, 1, 0], 2 / 3),  # labels 1, 1, 1
+                                                          ([0, 2, 9], [0, 1, 1], 1 / 3)])  # labels 0, 2, 0
+def test_a_robust_score_on_some_of_the_images_is_set_against_their_labels(monkeypatch, indices, predicted, expected):
     """Square attacks ``square_images`` of the validation images: their labels are those at its ``indices``."""
     import numpy as np
 
@@ -126,14 +128,14 @@ def test_a_robust_score_on_some_of_the_images_is_set_against_their_labels(monkey
     split = type("Split", (), {"y_test": labels})
     monkeypatch.setattr(study_module.workflow_data, "load", lambda settings, data: type("Loaded", (), {"split": split}))
     monkeypatch.setattr(study_module.steps, "attack_step", lambda *args: "attack-run")
-    indices = np.array([1, 4, 7])
+    indices = np.array(indices)
     monkeypatch.setattr(study_module.tracking, "load_arrays",
                         lambda run_id, name: {"images": np.zeros((3, 2, 2, 3)), "indices": indices})
     monkeypatch.setattr(study_module.models, "load", lambda run_id: None)
-    monkeypatch.setattr(study_module.classifiers, "predict_labels", lambda model, images: np.array([1, 1, 0]))
+    monkeypatch.setattr(study_module.classifiers, "predict_labels", lambda model, images: np.array(predicted))
     score = study_module.robust_score({}, "model", "gradient", "data", resolve_objective("robust", "square", "adaptive"),
                                       "explainer")
-    assert score == pytest.approx(2 / 3)  # labels at 1, 4, 7: 1, 1, 1
+    assert score == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("argument, message", [(["--n_trials", "0"], "Received: n_trials=0"),
