@@ -1,11 +1,13 @@
 """How far two runs of the same grid differ, cell by cell: two reports' ``cells.csv`` side by side.
 
     PYTHONPATH=. python bench/compare_cells.py docs/thesis-profile/cells.csv reports/thesis/cells.csv --seeds 0
+    PYTHONPATH=. python bench/compare_cells.py docs/thesis-profile/cells.csv docs/thesis-profile/cells.csv --seed-pair 0,1
 
 Made for the question "same code, same seed, another machine: how different are the numbers?" (TensorFlow's
 CPU kernels differ by processor, so a model trained again elsewhere is another model), and usable for any two
-reports of one profile (two recipes, two commits). Cells are matched on (variant, seed, test set, attack,
-order); a cell in only one file is counted, not compared. Per model, in percentage points (B - A): the mean
+reports of one profile (two recipes, two commits). ``--seed-pair 0,1`` sets A's seed 0 against B's seed 1 (one
+file twice: two training seeds on one machine, the training noise to hold the machine difference against).
+Cells are matched on (variant, seed, test set, attack, order); a cell in only one file is counted, not compared. Per model, in percentage points (B - A): the mean
 difference, the mean and largest absolute difference, and how many cells differ by more than the larger of
 their two 95% Wilson half-widths (one test cell's own sampling noise). Prints a Markdown table and JSON.
 """
@@ -24,14 +26,25 @@ from workflow.profiles import parse_seeds
 KEYS = ["variant", "seed", "test_set", "attack", "order"]
 
 
-def compare(a: pd.DataFrame, b: pd.DataFrame, seeds: tuple[int, ...] = ()) -> tuple[pd.DataFrame, dict]:
-    """(per-variant table, totals) of B minus A over the cells both have, in percentage points."""
+def compare(a: pd.DataFrame, b: pd.DataFrame, seeds: tuple[int, ...] = (),
+            seed_pair: tuple[int, int] | None = None) -> tuple[pd.DataFrame, dict]:
+    """(per-variant table, totals) of B minus A over the cells both have, in percentage points.
+
+    ``seeds``: only those seeds of both files. ``seed_pair`` ``(s, t)``: A's seed ``s`` against B's seed ``t``.
+    """
     for name, frame in (("A", a), ("B", b)):
         missing = sorted(set(KEYS + ["accuracy", "ci95_low", "ci95_high"]) - set(frame.columns))
         if missing:
             raise ValueError(f"cells file {name} lacks columns {missing}. Received: columns={list(frame.columns)}")
+    if seeds and seed_pair:
+        raise ValueError(f"Give seeds or seed_pair, not both. Received: seeds={list(seeds)}, seed_pair={seed_pair}")
     if seeds:
         a, b = (f[f["seed"].astype(int).isin(seeds)] for f in (a, b))
+    if seed_pair:
+        if len(seed_pair) != 2:
+            raise ValueError(f"seed_pair is two seeds, A's and B's. Received: seed_pair={seed_pair}")
+        a = a[a["seed"].astype(int) == seed_pair[0]]
+        b = b[b["seed"].astype(int) == seed_pair[1]].assign(seed=seed_pair[0])  # matched as if one seed
     for name, frame in (("A", a), ("B", b)):
         repeated = frame.duplicated(KEYS)
         if repeated.any():
@@ -40,7 +53,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, seeds: tuple[int, ...] = ()) -> tu
     joined = a.merge(b, on=KEYS, suffixes=("_a", "_b"), validate="one_to_one")
     if joined.empty:
         raise ValueError(f"The two files share no cell (variant, seed, test set, attack, order). Received: "
-                         f"seeds={list(seeds) or 'all'}")
+                         + (f"seed_pair={seed_pair}" if seed_pair else f"seeds={list(seeds) or 'all'}"))
     for column in ("eps", "n"):  # one cell measured at two budgets or on two image counts is no repeat
         if column in a and column in b:
             left, right = joined[f"{column}_a"], joined[f"{column}_b"]
@@ -73,9 +86,11 @@ def main(argv=None) -> int:
     p.add_argument("a", help="the first report's cells.csv")
     p.add_argument("b", help="the second report's cells.csv (differences are B - A)")
     p.add_argument("--seeds", default="", help="only these seeds, e.g. 0 or 0,1 (default: all)")
+    p.add_argument("--seed-pair", default="", help="A's seed against B's, e.g. 0,1 (not with --seeds)")
     args = p.parse_args(argv)
     try:
-        table, totals = compare(pd.read_csv(args.a), pd.read_csv(args.b), parse_seeds(args.seeds))
+        pair = tuple(int(s) for s in args.seed_pair.split(",")) if args.seed_pair.strip() else None
+        table, totals = compare(pd.read_csv(args.a), pd.read_csv(args.b), parse_seeds(args.seeds), pair)
     except (ValueError, OSError) as error:
         print(f"error: {type(error).__name__}: {error} (files: {args.a}, {args.b})", file=sys.stderr)
         return 2

@@ -652,7 +652,17 @@ def test_compare_cells_gives_the_differences_of_two_reports_exactly(tmp_path):
         compare_cells.compare(a.drop(columns="ci95_high"), b)
     with pytest.raises(ValueError, match="1 shared cells with another eps. Received: .*'test_set': 'pgd'.*eps=0.0012"):
         compare_cells.compare(a.assign(eps=0.0012), b.assign(eps=[0.0012, 0.0012, 8 / 255, 0.0012]))
+    # one file, two seeds: A's seed 0 against B's seed 1 (only "none"/"original" has both: 0.90 - 0.50)
+    paired = compare_cells.compare(a, a, seed_pair=(0, 1))[1]
+    assert (paired["cells"], paired["only_in_a"], paired["mean_difference"]) == (1, 3, 40.0)
+    with pytest.raises(ValueError, match="not both. Received: seeds=\\[0\\], seed_pair=\\(0, 1\\)"):
+        compare_cells.compare(a, a, seeds=(0,), seed_pair=(0, 1))
+    with pytest.raises(ValueError, match="share no cell.*seed_pair=\\(0, 2\\)"):
+        compare_cells.compare(a, a, seed_pair=(0, 2))
     a.to_csv(tmp_path / "a.csv", index=False)
     b.to_csv(tmp_path / "b.csv", index=False)
     assert compare_cells.main([str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--seeds", "0"]) == 0
+    assert compare_cells.main([str(tmp_path / "a.csv"), str(tmp_path / "a.csv"), "--seed-pair", "0,1"]) == 0
+    assert compare_cells.main([str(tmp_path / "a.csv"), str(tmp_path / "a.csv"), "--seed-pair", "0,x"]) == 2
+    assert compare_cells.main([str(tmp_path / "a.csv"), str(tmp_path / "a.csv"), "--seed-pair", "0"]) == 2
     assert compare_cells.main([str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--seeds", "x"]) == 2
