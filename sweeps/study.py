@@ -17,8 +17,8 @@ those numbers are reported beside them (``test_clean_accuracy`` /
 
 from __future__ import annotations
 
-import hashlib
 import contextlib
+import hashlib
 import json
 import random
 import re
