@@ -56,7 +56,10 @@ def report(profile: str = "thesis", output: str = "reports", data: str | None = 
         outcomes = results.outcomes_of_seeds(results.collect_outcomes(uri, experiment, profile=profile), chosen)
         masking = results.masking_flags(cells, curves, outcomes)
         written = results.write_report(cells, folder, curves=curves, overlap=overlap, stages=stages,
-                                       masking=masking, processors=processors)
+                                       masking=masking, processors=processors, seeds=chosen)
+        for seed in results.incomplete_seeds(cells, chosen):
+            tracking.log(f"report: seed {seed} has not evaluated every model; each cell's mean is over the seeds "
+                         "that measured it (see report.md, Models evaluated)")
         for seed in results.mixed_seeds(processors):
             tracking.log(f"report: seed {seed} ran on more than one kind of processor (see report.md, Processors)")
         written.append(_findings(outcomes, folder, masking))

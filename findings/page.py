@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 
 from evaluation.grid import CLEAN, metric_name
-from evaluation.paired import compare, holm, mcnemar_exact
+from evaluation.paired import compare, holm
 from findings.claims import CLAIMS, CellRef
-from findings.verdict import (ALPHA, EQUIVALENCE_MARGIN, RULE, claim_verdict, comparison_votes, paired_interval,
-                              seeds_agree, widened_confidence, within_margin)
+from findings.verdict import (ALPHA, EQUIVALENCE_MARGIN, RULE, claim_verdict, comparison_votes, seeds_agree,
+                              widened_confidence, within_margin)
+from results.shared_images import PairedOverSeeds, paired_over_seeds
 from results.tables import column_labels, model_labels, row_label
 from results.thesis import load_thesis, thesis_accuracy
 
@@ -28,17 +29,25 @@ def _metric(cell: CellRef) -> str:
     return metric_name(cell.test_set, cell.attack, cell.order)
 
 
-def _paired(outcomes: Outcomes, a: CellRef, b: CellRef) -> list:
-    """Per seed the McNemar comparison of A and B, for the seeds where both were measured on all images."""
+def _paired(outcomes: Outcomes, a: CellRef, b: CellRef) -> tuple[list, PairedOverSeeds | None]:
+    """(per seed the McNemar comparison of A and B, for the seeds where both were measured on all images; the
+    comparison over those seeds with each test image one unit, None where there is no such seed)."""
     seeds = sorted({s for v, s in outcomes if v == a.variant} & {s for v, s in outcomes if v == b.variant})
-    found = []
+    found, rights = [], []
     for seed in seeds:
         first, second = outcomes[(a.variant, seed)], outcomes[(b.variant, seed)]
         ma, mb = _metric(a), _metric(b)
         if ma not in first or mb not in second or f"indices:{ma}" in first or f"indices:{mb}" in second:
             continue
         found.append((seed, compare(first[ma], second[mb])))
-    return found
+        rights.append((np.asarray(first[ma], dtype=bool).reshape(-1), np.asarray(second[mb], dtype=bool).reshape(-1)))
+    if not found:
+        return found, None
+    if len({right.size for pair in rights for right in pair}) != 1:
+        raise ValueError(f"The seeds measured {a.variant}/{_metric(a)} and {b.variant}/{_metric(b)} on different "
+                         f"numbers of test images: they cannot be paired image by image. Received: "
+                         f"{[(seed, r.n) for seed, r in found]}")
+    return found, paired_over_seeds(np.stack([ra for ra, _ in rights]), np.stack([rb for _, rb in rights]))
 
 
 def thesis_values(thesis: pd.DataFrame, cell: CellRef) -> float:
@@ -62,28 +71,22 @@ def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> t
     for claim in CLAIMS.values():
         measured = []
         for comparison in claim.comparisons():
-            per_seed = _paired(outcomes, comparison.a, comparison.b)
+            per_seed, over_seeds = _paired(outcomes, comparison.a, comparison.b)
             if per_seed:
-                measured.append((comparison, per_seed))
+                measured.append((comparison, per_seed, over_seeds))
         k = len(measured)
-        pooled = []
-        for comparison, per_seed in measured:
-            b = sum(r.b for _, r in per_seed)
-            c = sum(r.c for _, r in per_seed)
-            n = sum(r.n for _, r in per_seed)
-            pooled.append((b, c, n, mcnemar_exact(b, c)))
-        adjusted = holm([p for *_, p in pooled]) if pooled else []
-        effects = [100 * (c - b) / n for b, c, n, _ in pooled]
-        wide = [paired_interval(b, c, n, widened_confidence(k)) for b, c, n, _ in pooled]
+        adjusted = holm([test.p_value for *_, test in measured]) if measured else []
+        effects = [100 * test.effect for *_, test in measured]
+        wide = [test.interval(widened_confidence(k)) for *_, test in measured]
         agree = [comparison.a.variant == comparison.b.variant
                  or seeds_agree(effect, [100 * r.difference for _, r in per_seed])
-                 for (comparison, per_seed), effect in zip(measured, effects)]
+                 for (comparison, per_seed, _), effect in zip(measured, effects)]
         votes = comparison_votes(claim.kind, effects, [w[0] for w in wide], [w[1] for w in wide], adjusted, agree)
         within = [within_margin(low, high) for low, high in wide]
-        for (comparison, per_seed), counts, effect, adjusted_p, vote, agreed, inside, widened in zip(
-                measured, pooled, effects, adjusted, votes, agree, within, wide):
-            (b, c, n, p), (wide_low, wide_high) = counts, widened
-            low, high = paired_interval(b, c, n)
+        for (comparison, per_seed, test), effect, adjusted_p, vote, agreed, inside, widened in zip(
+                measured, effects, adjusted, votes, agree, within, wide):
+            b, c, n, p, (wide_low, wide_high) = test.b, test.c, test.images, test.p_value, widened
+            low, high = test.interval()
             differences = [100 * r.difference for _, r in per_seed]
             thesis_a, thesis_b = thesis_values(thesis, comparison.a), thesis_values(thesis, comparison.b)
             rows.append({"claim": claim.name, "comparison": comparison.label, "a": _metric(comparison.a),
@@ -121,7 +124,8 @@ def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame, masking: pd.D
     """
     lines = ["# Findings", "",
              "Each claim is tested on the per-image outcomes of the evaluate runs (`outcomes.npz`): pairs of "
-             "cells measured on the same test images, compared with the exact McNemar test, seeds pooled. "
+             "cells measured on the same test images, each image one unit over the seeds (they share their test "
+             "images): the exact sign-flip test over the images, McNemar's exact test for one seed. "
              "Effect = B minus A in percentage points with its 95% interval, and the interval widened to 95% "
              "over the claim's comparisons (Bonferroni), which decides equivalence votes; directional votes "
              f"use the Holm-corrected p-values (alpha {ALPHA}), so a 95% interval clear of zero can still vote "

@@ -1,9 +1,12 @@
 """The verdict rule, one place: how a claim's paired comparisons become supported / not supported / inconclusive.
 
-Per comparison, over all seeds pooled (the seeds' discordant images added up):
-the effect is B minus A in percentage points with its 95% interval for paired
-proportions, and the two-sided exact McNemar p-value; p-values are
-Holm-corrected within the claim.
+Per comparison, each test image is one unit however many seeds measured it
+(every seed is tested on the same images): the effect is B minus A in
+percentage points, averaged over the seeds, with its 95% interval for paired
+proportions (Agresti and Min's for one seed; for several, the same on each
+image's difference averaged over the seeds), and the two-sided exact
+sign-flip test over the images (McNemar's exact test for one seed); p-values
+are Holm-corrected within the claim.
 
 * ``greater`` / ``less`` claims: a comparison is *for* the claim when its
   corrected p < ALPHA and the effect has the claimed sign, *against* it when
@@ -16,9 +19,9 @@ Holm-corrected within the claim.
   ALPHA and the effect lies outside the margin. Same rule as above.
 * Two different trained models compared (``more_robust``,
   ``heatmap_beats_random``) over several seeds: a significant effect votes
-  only when every seed's effect has the pooled effect's sign (a seed with no
-  effect at all disagrees), else neither ("seeds disagree"). The pooled count
-  holds test-image noise only, not training noise, which can be larger (the
+  only when every seed's effect has the mean effect's sign (a seed with no
+  effect at all disagrees), else neither ("seeds disagree"). The test over
+  images holds test-image noise only, not training noise, which can be larger (the
   same seed gave the Gradient model 77.7% and 72.3% on two machines; the
   report tables the spread over seeds). With one seed such a vote rests on one trained model
   per side. (Both equivalence claims compare a model with itself.)
@@ -28,33 +31,19 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats
 
 ALPHA = 0.05
 EQUIVALENCE_MARGIN = 5.0  # percentage points
 RULE = __doc__.split("\n\n", 1)[1].strip()
 
 
-def paired_interval(b: int, c: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Interval for the paired difference (c - b) / n in percentage points: Agresti and Min's adjusted Wald
-    interval (half an observation added to each of the four cells), which, unlike the plain Wald one, does not
-    collapse to [0, 0] when no image is discordant (b = c = 0) and a small n rules out nothing."""
-    if n == 0:
-        return float("nan"), float("nan")
-    b, c, n = b + 0.5, c + 0.5, n + 2
-    difference = (c - b) / n
-    variance = max((b + c) / n - difference**2, 0.0) / n
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
-    half = z * math.sqrt(variance)
-    return 100 * max(difference - half, -1.0), 100 * min(difference + half, 1.0)
-
-
-def seeds_agree(pooled_effect: float, seed_effects) -> bool:
-    """Whether every seed's effect has the sign of the pooled effect (vacuously true for fewer than two seeds)."""
+def seeds_agree(effect: float, seed_effects) -> bool:
+    """Whether every seed's effect has the sign of the effect over all seeds (vacuously true for fewer than two
+    seeds)."""
     seed_effects = list(seed_effects)
     if len(seed_effects) < 2:
         return True
-    sign = math.copysign(1.0, pooled_effect) if pooled_effect else 0.0
+    sign = math.copysign(1.0, effect) if effect else 0.0
     return sign != 0.0 and all(effect * sign > 0 for effect in seed_effects)
 
 

@@ -12,8 +12,8 @@ from results.figures import bar_figure, curve_figure, heatmap_gallery
 from results.masking import masking_flags
 from results.processors import mixed_seeds, processor_table
 from results.report_files import write_report
-from results.report_sections import (coverage_lines, overlap_lines, own_clean_cells, processor_lines,
-                                     seed_noise_lines, sizes_lines, subset_lines, summary_lines)
+from results.report_sections import (coverage_lines, incomplete_seeds, overlap_lines, own_clean_cells,
+                                     processor_lines, seed_noise_lines, sizes_lines, subset_lines, summary_lines)
 from results.stage_times import collect_stage_runs, stage_table, stage_times
 from results.tables import (cell_summary, column_labels, model_labels, model_table, row_label, row_labels,
                             size_table, unbounded_attacks)
@@ -52,6 +52,7 @@ __all__ = [
     "row_labels",
     "thesis_difference",
     "coverage_lines",
+    "incomplete_seeds",
     "overlap_lines",
     "own_clean_cells",
     "seed_noise_lines",

@@ -3,12 +3,16 @@
 A row kind is a table row without its model: ``clean`` (the model's own row),
 ``FGSM``, ``FGSM_A``, ``NewtonFool``, ... Only cells both tables have enter.
 "Inside" means the thesis' value lies in our cell's 95% interval: the Wilson
-interval of the test images for one seed, the t interval over seeds for
-several (see :func:`results.tables.cell_summary`). A t interval over 2 or 3
-seeds is wide (t = 12.7 and 4.3), so the count of values inside it rises
-with fewer seeds as much as with closer numbers: the summary therefore also
-gives the intervals' mean width and the count inside the pooled count's
-Wilson interval (test-image noise only, the same as the first for one seed).
+interval of the test images for one seed; for several, an interval that
+holds both the seeds' spread and the test images' noise (the images are the
+same for every seed; see :mod:`results.shared_images`). The thesis measured
+its own model on its own test images, so both kinds of noise separate its
+number from ours. The summary also gives the intervals' mean width (a count
+inside wide intervals says little) and the count inside the test images'
+share alone (``thesis_inside_images``: what the images allow if training
+were noiseless; the same as the first for one seed). A cell without an
+interval (one seed that logged none) is not counted in either count, and
+``intervals`` says how many had one.
 
 Where our clean accuracy sits below the thesis', the attacked cells sit
 below too even if the attacks act exactly as in the thesis. ``thesis_scaled``
@@ -35,22 +39,22 @@ from results.thesis import thesis_table  # noqa: E402
 
 CLEAN = "clean"
 COLUMNS = ["row_kind", "cells", "seeds_min", "seeds_max", "mean_difference", "mean_abs_difference", "thesis_inside",
-           "share_inside", "mean_interval_width", "thesis_inside_pooled", "mean_abs_difference_scaled",
+           "intervals", "share_inside", "mean_interval_width", "thesis_inside_images", "mean_abs_difference_scaled",
            "mean_abs_difference_unscaled"]
-COMPARED_COLUMNS = ["model", "row", "column", "row_kind", "seeds", "ours", "low", "high", "pooled_low", "pooled_high",
+COMPARED_COLUMNS = ["model", "row", "column", "row_kind", "seeds", "ours", "low", "high", "images_low", "images_high",
                     "thesis", "difference", "thesis_scaled"]
 
 
 def compared_cells(cells: pd.DataFrame, thesis: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell both have: model, row, column, row kind, seeds, ours, our interval, the pooled count's
-    Wilson interval, the thesis', the difference (accuracies in %)."""
+    """One row per cell both have: model, row, column, row kind, seeds, ours, our interval, the test images'
+    share of it, the thesis', the difference (accuracies in %)."""
     rows = []
     for variant, label in model_labels().items():
         if variant not in set(cells["variant"]):
             continue
         ours = model_table(cells, variant, numeric=True)
         fields = {field: model_table(cells, variant, numeric=True, field=field)
-                  for field in ("seeds", "low", "high", "pooled_low", "pooled_high")}
+                  for field in ("seeds", "low", "high", "images_low", "images_high")}
         theirs = thesis_table(thesis, label, ours)
         for row in ours.index:
             for column in ours.columns:
@@ -79,19 +83,21 @@ def _clean_ratio(compared: pd.DataFrame) -> pd.Series:
 
 def fidelity_summary(compared: pd.DataFrame) -> pd.DataFrame:
     """Per row kind (then ``all``): cells, their fewest and most seeds, mean difference and mean |difference| in pp,
-    thesis values inside our interval, its mean width in pp, thesis values inside the pooled Wilson interval, and
-    mean |ours - thesis_scaled| and |ours - thesis| in pp over the attacked cells with a scaled value (NaN for
-    ``clean``)."""
+    thesis values inside our interval, the cells with an interval, the share inside among those, the intervals'
+    mean width in pp, thesis values inside the test images' share of the interval, and mean |ours -
+    thesis_scaled| and |ours - thesis| in pp over the attacked cells with a scaled value (NaN for ``clean``)."""
     def inside(part: pd.DataFrame, low: str, high: str) -> int:
-        return int(((part[low] <= part["thesis"]) & (part["thesis"] <= part[high])).sum())
+        return int(((part[low] <= part["thesis"]) & (part["thesis"] <= part[high])).sum())  # NaN bounds: not
 
     def summary(kind: str, part: pd.DataFrame) -> dict:
         inside_ours = inside(part, "low", "high")
+        intervals = int((part["low"].notna() & part["high"].notna()).sum())
         return {"row_kind": kind, "cells": len(part), "seeds_min": int(part["seeds"].min()),
                 "seeds_max": int(part["seeds"].max()), "mean_difference": part["difference"].mean(),
                 "mean_abs_difference": part["difference"].abs().mean(), "thesis_inside": inside_ours,
-                "share_inside": inside_ours / len(part), "mean_interval_width": (part["high"] - part["low"]).mean(),
-                "thesis_inside_pooled": inside(part, "pooled_low", "pooled_high"),
+                "intervals": intervals, "share_inside": inside_ours / intervals if intervals else float("nan"),
+                "mean_interval_width": (part["high"] - part["low"]).mean(),
+                "thesis_inside_images": inside(part, "images_low", "images_high"),
                 "mean_abs_difference_scaled": (part["ours"] - part["thesis_scaled"]).abs().mean(),
                 "mean_abs_difference_unscaled": part.loc[part["thesis_scaled"].notna(), "difference"].abs().mean()}
 

@@ -101,10 +101,13 @@ def heatmap_gallery(images: np.ndarray, maps: dict, blurred: dict, entire_blur: 
 def curve_figure(curves: pd.DataFrame, variant: str) -> plt.Figure:
     """Accuracy against the L-inf budget for one model: a panel per test set, a line per attack and order.
 
-    Bands: the 95% Wilson interval of the pooled count over seeds (the point is the mean over seeds).
+    Bands: the 95% Wilson interval for one seed; over several, the interval of
+    :func:`results.shared_images.cell_interval` (the seeds' spread and the
+    test images' noise; the point is the mean over seeds).
     """
     from evaluation.statistics import wilson_interval
     from results.masking import CURVE_EPS_255, CURVE_LIMIT
+    from results.shared_images import cell_interval
 
     mine = curves[curves["variant"] == variant]
     test_sets = list(dict.fromkeys(mine["test_set"]))
@@ -115,8 +118,10 @@ def curve_figure(curves: pd.DataFrame, variant: str) -> plt.Figure:
     for panel, test_set in zip(axes[0], test_sets):
         for (attack, order), line in mine[mine["test_set"] == test_set].groupby(["attack", "order"], sort=False):
             points = line.groupby("eps_255", sort=True).agg(accuracy=("accuracy", "mean"), correct=("correct", "sum"),
-                                                            n=("n", "sum"))
-            bands = [wilson_interval(int(c), int(n)) for c, n in zip(points["correct"], points["n"])]
+                                                            n=("n", "min"), seeds=("accuracy", "size"),
+                                                            accuracies=("accuracy", list))
+            bands = [wilson_interval(int(c), int(n)) if k == 1 else cell_interval(a, int(n))
+                     for c, n, k, a in zip(points["correct"], points["n"], points["seeds"], points["accuracies"])]
             x = points.index.to_numpy(dtype=float)
             drawn = panel.plot(x, 100 * points["accuracy"], styles.get(order, "-"), marker="o", markersize=3,
                                label=row_label(attack, order))

@@ -11,19 +11,21 @@ where logged): FGSM at 8/255 beside PGD at 0.3/255 says nothing of masking.
   reason (Athalye et al., 2018). Both attacks ran on the same trained
   model, so the test is paired: with the per-image outcomes
   (``results.collect_outcomes``), on the images Square ran on (it runs on a
-  subset, ``square_images``), every seed's images pooled, exact McNemar
+  subset, ``square_images``), each image one unit over the seeds (the seeds
+  share their test images): the exact sign-flip test of
+  :mod:`results.shared_images`, McNemar's exact test for one seed,
   p < ALPHA after Holm's correction over the Square cells. Without outcomes
   (older runs), Square's upper 95% bound below the white-box lower bound: a
-  weaker rule that compares different images and, over several seeds, the
-  t interval of training noise, which a within-model comparison does not
-  contain.
+  weaker rule that compares different images and, over several seeds, holds
+  the seeds' spread (training noise), which a within-model comparison does
+  not contain.
 * ``curve does not fall``: under adaptive PGD the accuracy at 16/255 stays
   above 10%; an L-inf budget of 16/255 breaks every undefended CIFAR-10 model.
 * ``iterative weaker than one step``: adaptive PGD leaves higher accuracy than
   adaptive FGSM at the same budget: the stronger attack did not converge.
-  Paired like the black-box check: on the same images, every seed pooled,
-  the images FGSM broke and PGD did not against the other way round, exact
-  McNemar p < ALPHA after Holm over the PGD cells. Without outcomes, by more
+  Paired like the black-box check: on the same images, each image one unit
+  over the seeds, the images FGSM broke and PGD did not against the other
+  way round, p < ALPHA after Holm over the PGD cells. Without outcomes, by more
   than one image (1/n). Where PGD also leaves more than the clean accuracy
   by more than one image per seed (on the same images, counted in the flag),
   its gradient does not describe the defended model at all, and the flag
@@ -45,7 +47,8 @@ import pandas as pd
 import attacks
 from evaluation import CLEAN
 from evaluation.grid import metric_name
-from evaluation.paired import holm, mcnemar_exact
+from evaluation.paired import holm
+from results.shared_images import paired_over_seeds
 from results.tables import CLEAN_ORDER, cell_summary
 
 CURVE_EPS_255 = 16.0
@@ -102,36 +105,40 @@ def _on_images(outcome: dict, metric: str, images: np.ndarray) -> np.ndarray | N
     return values[[position[int(index)] for index in images]]
 
 
-def _pooled(outcomes: Outcomes, variant: str, seeds, anchor: str, metrics: list[str]
-            ) -> tuple[np.ndarray, dict[str, np.ndarray | None], int] | None:
-    """On the images metric ``anchor`` ran on (all test images, or its ``indices:`` subset), every seed's images
-    one after another: (anchor's per-image "correct"; per metric the same, None where some seed did not measure
-    it on all of those images; the number of seeds). None when some seed's outcomes lack ``anchor``: a cell is
-    paired on all of its seeds or not at all, never on a silent subset."""
-    measured = []
+def _per_seed(outcomes: Outcomes, variant: str, seeds, anchor: str, metrics: list[str]
+              ) -> tuple[np.ndarray, dict[str, np.ndarray | None], int] | None:
+    """On the images metric ``anchor`` ran on (all test images, or its ``indices:`` subset), a row per seed:
+    (anchor's per-image "correct", shaped (seeds, images); per metric the same, None where some seed did not
+    measure it on all of those images; the number of seeds). None when some seed's outcomes lack ``anchor``
+    or the seeds' anchors ran on different images: a cell is paired on all of its seeds or not at all, never
+    on a silent subset."""
+    measured, shared = [], None
     for seed in seeds:
         outcome = outcomes.get((variant, int(seed)), {})
         if anchor not in outcome:
             return None
         images = np.asarray(outcome.get(f"indices:{anchor}", np.arange(np.asarray(outcome[anchor]).size))).reshape(-1)
+        if shared is not None and not np.array_equal(images, shared):
+            return None
+        shared = images
         measured.append((_on_images(outcome, anchor, images),
                          {metric: _on_images(outcome, metric, images) for metric in metrics}))
     if not measured or any(right is None for right, _ in measured):
         return None
-    return (np.concatenate([right for right, _ in measured]),
+    return (np.stack([right for right, _ in measured]),
             {metric: None if any(rights[metric] is None for _, rights in measured)
-             else np.concatenate([rights[metric] for _, rights in measured]) for metric in metrics},
+             else np.stack([rights[metric] for _, rights in measured]) for metric in metrics},
             len(measured))
 
 
 def paired_on_black_box_images(outcomes: Outcomes, variant: str, seeds, test_set: str, black: str,
                                whites: list[str]) -> tuple[list[str], np.ndarray, np.ndarray, int] | None:
-    """On the images the black-box attack ran on, every seed's images one after another: (the white-box attacks
-    measured on all of them; per image, right under every one of those, i.e. no white-box attack broke it; right
-    under the black-box attack; the number of seeds). None when some seed lacks the black-box cell's outcomes
-    or no white-box attack lines up with it."""
+    """On the images the black-box attack ran on, a row per seed: (the white-box attacks measured on all of them;
+    per seed and image, right under every one of those, i.e. no white-box attack broke it; right under the
+    black-box attack; the number of seeds). None when some seed lacks the black-box cell's outcomes or no
+    white-box attack lines up with it."""
     metric = {white: metric_name(test_set, white, "adaptive") for white in whites}
-    found = _pooled(outcomes, variant, seeds, metric_name(test_set, black, "adaptive"), list(metric.values()))
+    found = _per_seed(outcomes, variant, seeds, metric_name(test_set, black, "adaptive"), list(metric.values()))
     if found is None:
         return None
     black_right, rights, seeds_used = found
@@ -155,12 +162,11 @@ def black_box_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None) -> li
                                            test_set, attack, [white for white, _ in whites])
         if found is not None:  # image by image against every white-box attack: broken if any of them broke it
             used, white_right, black_right, seeds_used = found
-            only_black = int((white_right & ~black_right).sum())  # no white-box attack broke it, Square did
-            only_white = int((~white_right & black_right).sum())
+            test = paired_over_seeds(white_right, black_right)  # b: no white-box attack broke it, Square did
             paired.append({"variant": variant, "test_set": test_set, "black": attack, "whites": used,
-                           "n": int(white_right.size), "seeds": seeds_used, "white_accuracy": float(white_right.mean()),
-                           "black_accuracy": float(black_right.mean()), "only_black": only_black,
-                           "only_white": only_white, "p": mcnemar_exact(only_black, only_white)})
+                           "n": test.images, "seeds": seeds_used, "white_accuracy": float(white_right.mean()),
+                           "black_accuracy": float(black_right.mean()), "only_black": test.b,
+                           "only_white": test.c, "p": test.p_value})
             continue
         white, strongest = whites[0]
         if black["high"] is None or strongest["low"] is None:
@@ -182,14 +188,23 @@ def black_box_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None) -> li
                           "detail": f"{black} {100 * test['black_accuracy']:.1f}% < "
                                     f"{100 * test['white_accuracy']:.1f}% left by {whites} adaptive on the same "
                                     f"{test['n']} images ({_count(test['seeds'], 'seed')}; an image counts as broken "
-                                    f"if any of them broke it): {test['only_black']} broken by {black} only, "
-                                    f"{test['only_white']} by them only; exact McNemar p = {p:.2g} (Holm over "
+                                    "if any of them broke it): "
+                                    f"{test['only_black']} broken by {black} only, {test['only_white']} by them "
+                                    f"only{_over_seeds(test)}; {_test_name(test)} p = {p:.2g} (Holm over "
                                     f"{_count(len(paired), 'gradient-free cell')})"})
     return flags
 
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _over_seeds(test: dict) -> str:
+    return " (image-seed pairs)" if test["seeds"] > 1 else ""
+
+
+def _test_name(test: dict) -> str:
+    return "exact McNemar" if test["seeds"] == 1 else "exact sign-flip test over the images"
 
 
 def strength_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None, strong: str = "pgd",
@@ -206,13 +221,12 @@ def strength_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None, strong
         clean = summaries.get((variant, test_set, CLEAN, CLEAN_ORDER))
         clean_mean = None if clean is None else clean["mean"]
         weak_metric, clean_metric = metric_name(test_set, weak, "adaptive"), metric_name(test_set, CLEAN, CLEAN_ORDER)
-        found = _pooled(outcomes or {}, variant, seeds[(variant, test_set, attack, order)],
-                        metric_name(test_set, strong, "adaptive"), [weak_metric, clean_metric])
-        if found is not None and found[1][weak_metric] is not None:  # image by image, every seed pooled
+        found = _per_seed(outcomes or {}, variant, seeds[(variant, test_set, attack, order)],
+                          metric_name(test_set, strong, "adaptive"), [weak_metric, clean_metric])
+        if found is not None and found[1][weak_metric] is not None:  # image by image, each image one unit
             strong_right, rights, seeds_used = found
             weak_right, clean_right = rights[weak_metric], rights[clean_metric]
-            only_weak = int((strong_right & ~weak_right).sum())  # FGSM broke it, PGD did not
-            only_strong = int((~strong_right & weak_right).sum())
+            test = paired_over_seeds(weak_right, strong_right)  # c: FGSM broke it, PGD did not
             if clean_right is not None:  # more than one image per seed right only under the attack
                 above = int((strong_right & ~clean_right).sum()), int((~strong_right & clean_right).sum())
                 note = (_above_clean(clean_right.mean(), f" on the same images ({above[0]} right only under "
@@ -220,11 +234,10 @@ def strength_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None, strong
                         if above[0] - above[1] > seeds_used else "")
             else:  # no clean outcomes: the clean cell's mean, by more than one image
                 note = _above_clean(clean_mean) if _above_by_an_image(s, clean_mean) else ""
-            paired.append({"variant": variant, "test_set": test_set, "n": int(strong_right.size),
+            paired.append({"variant": variant, "test_set": test_set, "n": test.images,
                            "seeds": seeds_used, "strong_accuracy": float(strong_right.mean()),
                            "weak_accuracy": float(weak_right.mean()), "note": note,
-                           "only_weak": only_weak, "only_strong": only_strong,
-                           "p": mcnemar_exact(only_weak, only_strong)})
+                           "only_weak": test.c, "only_strong": test.b, "p": test.p_value})
             continue
         if _above_by_an_image(s, other["mean"]):
             detail = (f"{attacks.get(strong).label} adaptive {100 * s['mean']:.1f}% > "
@@ -240,8 +253,9 @@ def strength_flags(cells: pd.DataFrame, outcomes: Outcomes | None = None, strong
             strong_label, weak_label = attacks.get(strong).label, attacks.get(weak).label
             detail = (f"{strong_label} adaptive {100 * test['strong_accuracy']:.1f}% > {weak_label} adaptive "
                       f"{100 * test['weak_accuracy']:.1f}% on the same {test['n']} images "
-                      f"({_count(test['seeds'], 'seed')}): {test['only_weak']} broken by {weak_label} only, "
-                      f"{test['only_strong']} by {strong_label} only; exact McNemar p = {p:.2g} (Holm over "
+                      f"({_count(test['seeds'], 'seed')}): {test['only_weak']} "
+                      f"broken by {weak_label} only, {test['only_strong']} by {strong_label} only"
+                      f"{_over_seeds(test)}; {_test_name(test)} p = {p:.2g} (Holm over "
                       f"{_count(len(paired), strong_label + ' cell')}){test['note']}")
             flags.append({"variant": test["variant"], "test_set": test["test_set"],
                           "check": "iterative weaker than one step", "detail": detail})

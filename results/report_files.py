@@ -39,19 +39,20 @@ def _fidelity(compared: pd.DataFrame, summary: pd.DataFrame, folder: Path, writt
                           "mean ours - thesis (pp)": shown["mean_difference"].map(lambda v: f"{v:+.1f}"),
                           "mean abs difference (pp)": shown["mean_abs_difference"].map(lambda v: f"{v:.1f}"),
                           "thesis inside our 95% interval": [f"{i} of {n}" for i, n in
-                                                             zip(shown["thesis_inside"], shown["cells"])],
+                                                             zip(shown["thesis_inside"], shown["intervals"])],
                           "its mean width (pp)": shown["mean_interval_width"].map(lambda v: f"{v:.1f}"),
-                          "thesis inside the pooled Wilson interval": [
-                              f"{i} of {n}" for i, n in zip(shown["thesis_inside_pooled"], shown["cells"])],
+                          "thesis inside the test images' share": [
+                              f"{i} of {n}" for i, n in zip(shown["thesis_inside_images"], shown["intervals"])],
                           "attacked: mean abs difference given our clean accuracy (unscaled) (pp)": [
                               "—" if pd.isna(v) else f"{v:.1f} ({u:.1f})" for v, u in
                               zip(shown["mean_abs_difference_scaled"], shown["mean_abs_difference_unscaled"])]},
                          index=shown.index)
     return ["## Fidelity to the thesis", "",
-            "Per row kind, over the cells both tables have. Our interval is the Wilson interval of the test "
-            "images for one seed and the t interval over seeds for several; with 2 or 3 seeds it is wide "
-            "(t = 12.7 or 4.3), so read the count inside it with its width. The pooled Wilson interval (all "
-            "seeds' test images together) holds test-image noise only. The last column compares each attacked "
+            "Per row kind, over the cells both tables have (the counts: over the cells with an interval). Our "
+            "interval is the Wilson interval of the test images for one seed; for several, it holds the seeds' "
+            "spread (t quantile) and the noise of the test images, which every seed shares (each image counted "
+            "once), so read the count inside it with its width. The test images' share alone is the Wilson "
+            "interval of the mean on one seed's image count. The last column compares each attacked "
             "cell with the thesis' value scaled by our clean accuracy over theirs (same model and test set): "
             "the gap that remains when the attack keeps the same share of clean accuracy as in the thesis, "
             "beside the unscaled one over the same cells.", "", markdown(shown, "row kind"), "",
@@ -64,7 +65,8 @@ def _masking(flags: pd.DataFrame, folder: Path, written: list[Path]) -> list[str
     lines = ["## Gradient-masking checks", "",
              "Flagged when the score-based Square attack (no gradients) beats the white-box adaptive attacks "
              "taken together (an image broken if any of them broke it) on the images Square ran on (paired per "
-             "image, every seed's images pooled: exact McNemar, Holm-corrected over the Square cells; where no "
+             "image, each image one unit over the seeds: exact sign-flip test, McNemar's for one seed, "
+             "Holm-corrected over the Square cells; where no "
              "per-image outcomes were logged, by more than both 95% intervals allow); when adaptive PGD at "
              "16/255 leaves more than 10% accuracy on a robustness curve; or when adaptive PGD does worse "
              "than adaptive FGSM at the same budget (paired in the same way: the images FGSM broke and PGD did "
@@ -115,11 +117,12 @@ def _stages(stages: pd.DataFrame | None, thesis: pd.DataFrame, folder: Path, wri
 def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = None,
                  curves: pd.DataFrame | None = None, overlap: pd.DataFrame | None = None,
                  stages: pd.DataFrame | None = None, masking: pd.DataFrame | None = None,
-                 processors: pd.DataFrame | None = None) -> list[Path]:
+                 processors: pd.DataFrame | None = None, seeds: tuple[int, ...] = ()) -> list[Path]:
     """Every table and figure for ``cells`` (from :func:`results.collect`), ``curves``
     (:func:`results.collect_curves`), ``overlap``, ``stages`` (:func:`results.stage_times`), the
     gradient-masking flags ``masking`` (:func:`results.masking_flags`; computed from cells and curves, without
-    per-image outcomes, when not given) and the ``processors`` the steps ran on (:func:`results.processor_table`);
+    per-image outcomes, when not given), the ``processors`` the steps ran on (:func:`results.processor_table`)
+    and the ``seeds`` asked for (a seed without any evaluated model is listed too);
     returns the files written."""
     folder = Path(folder)
     (folder / "tables").mkdir(parents=True, exist_ok=True)
@@ -128,14 +131,15 @@ def write_report(cells: pd.DataFrame, folder: Path, thesis_path: Path | None = N
     written = [folder / "cells.csv"]
     cells.to_csv(written[0], index=False)
     lines = ["# Results", "", "Accuracy in %: one seed shows [95% Wilson interval]; several seeds mean ± std "
-             "[95% Wilson interval of the pooled count] (n seeds). The fidelity counts and the bar charts' "
-             "whiskers use the t interval over seeds instead.",
+             "[95% interval] (n seeds), the interval holding both the seeds' spread and the noise of the test "
+             "images they share (each image once). The fidelity counts and the bar charts' whiskers use the "
+             "same intervals.",
              "FGSM / NewtonFool: blur before the attack; _A: blur after it; adaptive: the attack sees the blur "
              "(a gradient attack through it by BPDA; Square by querying the defended model). — = not measured.", ""]
     masking = masking_flags(cells, curves) if masking is None else masking
     compared = compared_cells(cells, thesis)  # seconds on a full grid: once, for the summary and the section
     fidelity = fidelity_summary(compared)
-    lines += coverage_lines(cells)
+    lines += coverage_lines(cells, seeds)
     lines += summary_lines(cells, thesis, fidelity, masking, stages)
     lines += subset_lines(cells)
     lines += _fidelity(compared, fidelity, folder, written)

@@ -16,17 +16,29 @@ from results.text_tables import markdown
 from results.thesis import thesis_accuracy
 
 
-def coverage_lines(cells: pd.DataFrame) -> list[str]:
-    """Which models each seed has evaluated so far (a reproduction in progress, or a ``variants`` subset)."""
+def coverage_lines(cells: pd.DataFrame, requested: tuple[int, ...] = ()) -> list[str]:
+    """Which models each seed has evaluated so far (a reproduction in progress, or a ``variants`` subset), and
+    every ``requested`` seed with none; with an incomplete seed, a note that cells mix seed counts."""
     labels = model_labels()
     lines = []
-    for seed, group in cells.groupby("seed", sort=True):
-        present = set(group["variant"])
+    evaluated = {int(seed): set(group["variant"]) for seed, group in cells.groupby("seed", sort=True)}
+    for seed in sorted(set(evaluated) | set(requested)):
+        present = evaluated.get(seed, set())
         done = [label for variant, label in labels.items() if variant in present]
         missing = [label for variant, label in labels.items() if variant not in present]
         lines.append(f"- Seed {seed}: {len(done)} of {len(labels)} models evaluated"
                      + (f"; not evaluated: {', '.join(missing)}." if missing else "."))
+    if len(incomplete_seeds(cells, requested)) and len(evaluated) > 1:
+        lines.append("- Not every seed has every model: a cell's mean is over the seeds that measured it (the "
+                     "tables give each cell's count), so cells of different models can rest on different seeds.")
     return ["Models evaluated:", "", *lines, ""] if lines else []
+
+
+def incomplete_seeds(cells: pd.DataFrame, requested: tuple[int, ...] = ()) -> list[int]:
+    """The seeds (evaluated, or ``requested``) that lack some model another seed evaluated, or every model."""
+    evaluated = {int(seed): set(group["variant"]) for seed, group in cells.groupby("seed", sort=True)}
+    every = set().union(*evaluated.values()) if evaluated else set()
+    return [seed for seed in sorted(set(evaluated) | set(requested)) if not every or evaluated.get(seed, set()) < every]
 
 
 def own_clean_cells(cells: pd.DataFrame, variant: str) -> pd.DataFrame:

@@ -1,10 +1,10 @@
 """The thesis' tables: one per trained model, rows = clean and each attack/order, columns = test sets.
 
 A cell is the accuracy in % with its 95% Wilson interval (one seed), or the
-mean +/- std over seeds with the Wilson interval of the pooled count (every
-seed's test images together: the test-image noise alone, next to the std,
-the training noise). A cell that was not measured is missing (``None``,
-shown as an em dash), never zero.
+mean +/- std over seeds with a 95% interval that holds both the training
+noise the seeds sample and the noise of the test images, which every seed
+shares (see :mod:`results.shared_images`). A cell that was not measured is
+missing (``None``, shown as an em dash), never zero.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-from scipy import stats
 
 import attacks
 import defense
 from evaluation.grid import CLEAN
 from evaluation.orders import ORDER_RECORDS
-from evaluation.statistics import mean_std, wilson_interval
+from evaluation.statistics import mean_std
+from results.shared_images import cell_interval, images_interval
 
 MISSING = "—"
 COUNT_FIELDS = frozenset({"seeds"})  # cell summary fields that are counts, not accuracies
@@ -57,27 +57,29 @@ def row_labels(cells: pd.DataFrame, variant: str) -> list[tuple[str, str, str]]:
 def cell_summary(values: pd.DataFrame) -> dict:
     """Accuracy of one cell over its seeds: mean, std, seeds and a 95% interval.
 
-    One seed: the Wilson interval of its test images. Several: the t interval
-    of the mean over seeds (training noise, which the seeds sample), and as
-    ``pooled_low``/``pooled_high`` the Wilson interval of the pooled count
-    (test-image noise only; for one seed the same as ``low``/``high``).
+    One seed: the Wilson interval of its test images. Several, tested on the
+    same images: :func:`results.shared_images.cell_interval` (the seeds'
+    spread and the images' noise together; the seeds' spread alone where the
+    image count was not logged), and as ``images_low``/``images_high`` the
+    test images' share alone, the Wilson interval of the mean on one seed's
+    image count (each image once, not once per seed; for one seed the same as
+    ``low``/``high``).
     """
     values = values[values["accuracy"].notna()]  # a seed without an accuracy is no seed of the cell
     if values.empty:
-        return {"mean": None, "std": None, "seeds": 0, "low": None, "high": None, "pooled_low": None,
-                "pooled_high": None}
+        return {"mean": None, "std": None, "seeds": 0, "low": None, "high": None, "images_low": None,
+                "images_high": None}
     mean, std = mean_std(values["accuracy"].tolist())
     seeds = len(values)
     if seeds > 1:
-        half = float(stats.t.ppf(0.975, seeds - 1)) * std / math.sqrt(seeds)
-        pooled = (None, None)
-        if {"correct", "n"} <= set(values) and values[["correct", "n"]].notna().all().all():
-            pooled = wilson_interval(int(values["correct"].sum()), int(values["n"].sum()))
-        return {"mean": mean, "std": std, "seeds": seeds, "low": max(0.0, mean - half), "high": min(1.0, mean + half),
-                "pooled_low": pooled[0], "pooled_high": pooled[1]}
+        n_images = int(values["n"].min()) if "n" in values and values["n"].notna().all() else None
+        low, high = cell_interval(values["accuracy"].tolist(), n_images)
+        images = images_interval(mean, n_images) if n_images else (None, None)
+        return {"mean": mean, "std": std, "seeds": seeds, "low": low, "high": high,
+                "images_low": images[0], "images_high": images[1]}
     low, high = values["ci95_low"].iloc[0], values["ci95_high"].iloc[0]
     low, high = (float(low) if _known(low) else None), (float(high) if _known(high) else None)
-    return {"mean": mean, "std": std, "seeds": 1, "low": low, "high": high, "pooled_low": low, "pooled_high": high}
+    return {"mean": mean, "std": std, "seeds": 1, "low": low, "high": high, "images_low": low, "images_high": high}
 
 
 def _known(value) -> bool:
@@ -88,10 +90,8 @@ def format_cell(summary: dict) -> str:
     if summary["mean"] is None:
         return MISSING
     if summary["seeds"] > 1:
-        pooled = ""
-        if summary.get("pooled_low") is not None:
-            pooled = f" [{100 * summary['pooled_low']:.1f}, {100 * summary['pooled_high']:.1f}]"
-        return f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f}{pooled} ({summary['seeds']} seeds)"
+        return (f"{100 * summary['mean']:.1f} ± {100 * summary['std']:.1f} [{100 * summary['low']:.1f}, "
+                f"{100 * summary['high']:.1f}] ({summary['seeds']} seeds)")
     if summary["low"] is not None:
         return f"{100 * summary['mean']:.1f} [{100 * summary['low']:.1f}, {100 * summary['high']:.1f}]"
     return f"{100 * summary['mean']:.1f}"
@@ -102,7 +102,7 @@ def model_table(cells: pd.DataFrame, variant: str, numeric: bool = False, field:
 
     ``numeric=True`` gives numbers (NaN where missing) instead of text: the
     ``field`` of each cell's summary, in % (``mean``, the interval's
-    ``low``/``high``, the pooled count's ``pooled_low``/``pooled_high``) or as
+    ``low``/``high``, the test images' share ``images_low``/``images_high``) or as
     a count (``seeds``).
     """
     mine = cells[cells["variant"] == variant]

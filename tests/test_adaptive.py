@@ -329,14 +329,19 @@ def test_strength_check_is_paired_on_the_same_images():
                                                          "not BPDA)")
 
 
-def test_strength_check_pools_seeds_and_corrects_with_holm():
+def test_strength_check_counts_each_image_once_over_the_seeds_and_corrects_with_holm():
     fgsm = np.arange(300) < 150
-    # per seed 5 of 5 discordant images (p = 0.0625 each, no flag alone); pooled 10 of 10: p = 0.002
-    by_seed = {seed: {"fgsm": fgsm, "pgd": _swapped(fgsm, 0, 5)} for seed in (0, 1)}
+    # the same 5 images discordant in both seeds are 5 images measured twice: p = 2 / 2**5 = 0.0625, no flag
+    same = {seed: {"fgsm": fgsm, "pgd": _swapped(fgsm, 0, 5)} for seed in (0, 1)}
+    assert results.masking_flags(*_strength_case(same)[:1], outcomes=_strength_case(same)[1]).empty
+    # per seed 5 of 5 discordant images (p = 0.0625 each, no flag alone), other images in each seed: 10 images,
+    # p = 2 / 2**10 = 0.002
+    by_seed = {0: {"fgsm": fgsm, "pgd": _swapped(fgsm, 0, 5)}, 1: {"fgsm": ~fgsm, "pgd": _swapped(~fgsm, 0, 5)}}
     cells, outcomes = _strength_case(by_seed)
     assert results.masking_flags(cells.query("seed == 0"), outcomes=outcomes).empty
     flags = results.masking_flags(cells, outcomes=outcomes)
-    assert "on the same 600 images (2 seeds): 10 broken by FGSM only" in flags["detail"].iloc[0]
+    assert ("on the same 300 images (2 seeds): 10 broken by FGSM only, 0 by PGD only (image-seed pairs); exact "
+            "sign-flip test over the images p = 0.002 (Holm over 1 PGD cell)") in flags["detail"].iloc[0]
     # with a second cell of p = 0.0625 beside it Holm doubles 0.002: still flagged; the second is not
     other = _strength_case({0: {"fgsm": fgsm, "pgd": _swapped(fgsm, 0, 5)}}, variant="pgd")
     flags = results.masking_flags(pd.concat([cells, other[0]]), outcomes={**outcomes, **other[1]})
@@ -466,7 +471,7 @@ def test_black_box_check_corrects_for_several_cells_with_holm():
     assert list(flags["variant"]) == ["pgd"]  # 3 x 0.016 = 0.047; 2 x 0.031 and 0.0625 are not below 0.05
 
 
-def test_black_box_check_pools_seeds_not_the_t_interval_of_training_noise():
+def test_black_box_check_pairs_the_seeds_images_not_the_interval_of_training_noise():
     images = evaluation.subset_indices(300, 60)
     whites, square = {}, {}
     for seed, (kept, broken) in enumerate(((42, 6), (30, 5))):  # PGD leaves 70% / 50%, Square 6 / 5 fewer
@@ -475,12 +480,15 @@ def test_black_box_check_pools_seeds_not_the_t_interval_of_training_noise():
         white[images[:kept]] = True
         whites[seed], square[seed] = {"pgd": white}, _broken_by_square(white, images, broken)
     cells, outcomes = _paired_case(whites, square, images)
-    # Over two seeds the t interval (t = 12.7) spans both means: the unpaired rule sees nothing
+    # Over two seeds the interval (t = 12.7 on the seeds' spread) spans both means: the unpaired rule sees nothing
     assert results.masking_flags(cells).empty
-    flags = results.masking_flags(cells, outcomes=outcomes)  # 11 of 120 pooled images, none the other way
+    # on the same 60 images: 5 broken by Square only in both seeds, 1 in seed 0 only, none the other way:
+    # p = 2 / 2**6 = 0.031 (11 image-seed pairs pooled as if independent would give 2 / 2**11)
+    flags = results.masking_flags(cells, outcomes=outcomes)
     assert list(flags["check"]) == ["black-box beats white-box"]
-    assert "on the same 120 images (2 seeds; an image counts" in flags["detail"].iloc[0]
-    assert "11 broken by Square only, 0 by them only" in flags["detail"].iloc[0]
+    assert "on the same 60 images (2 seeds; an image counts" in flags["detail"].iloc[0]
+    assert ("11 broken by Square only, 0 by them only (image-seed pairs); exact sign-flip test over the images "
+            "p = 0.031") in flags["detail"].iloc[0]
     del outcomes[("gradient", 1)]  # paired on all seeds or not at all: seed 0 alone (6 of 6, p = 0.031) is not
     assert results.masking_flags(cells, outcomes=outcomes).empty  # the interval rule decides, as without outcomes
 

@@ -52,11 +52,11 @@ def test_an_effect_against_the_claim_is_not_supported_and_equivalence_needs_a_ti
     comparisons, claims = findings.evaluate_claims(_outcomes(reversed_))
     assert _verdict(claims, "before_drops") == "not supported"
     assert (comparisons[comparisons["claim"] == "before_drops"]["effect_pp"] > 15).all()
-    # after == clean (0.6 both): 900 pooled images pin the difference within the 5 pp margin
+    # after == clean (0.6 both): 300 images, each measured by 3 seeds, pin the difference within the 5 pp margin
     assert _verdict(claims, "after_keeps_accuracy") == "supported"
 
 
-def test_comparison_numbers_are_the_pooled_paired_counts():
+def test_comparison_numbers_count_each_test_image_once_over_the_seeds():
     outcomes = _outcomes(lambda cell: 0.7 if cell.order == "after" else 0.5)
     comparisons, _ = findings.evaluate_claims(outcomes)
     row = comparisons[comparisons["claim"] == "before_drops"].iloc[0]
@@ -64,7 +64,8 @@ def test_comparison_numbers_are_the_pooled_paired_counts():
     b = [outcomes[(row.b_variant, s)][row.b] for s in (0, 1, 2)]
     b_wins = sum(int((~x & y).sum()) for x, y in zip(a, b))
     a_wins = sum(int((x & ~y).sum()) for x, y in zip(a, b))
-    assert (row.b_right_a_wrong, row.a_right_b_wrong, row.n, row.seeds) == (b_wins, a_wins, 3 * N, 3)
+    # the discordant (image, seed) pairs, summed over seeds; n: the distinct test images the seeds share
+    assert (row.b_right_a_wrong, row.a_right_b_wrong, row.n, row.seeds) == (b_wins, a_wins, N, 3)
     assert row.effect_pp == pytest.approx(100 * (b_wins - a_wins) / (3 * N))
     per_seed = [100 * (y.mean() - x.mean()) for x, y in zip(a, b)]
     assert row.seed_mean_pp == pytest.approx(np.mean(per_seed))
@@ -88,18 +89,78 @@ def _agresti_min_reference(n11: int, b: int, c: int, n22: int, confidence: float
 @pytest.mark.parametrize("n11, b, c, n22", [(200, 0, 0, 100), (150, 12, 30, 108), (5, 1, 0, 4), (0, 40, 2, 0),
                                             (90, 7, 7, 196)])
 @pytest.mark.parametrize("confidence", [0.95, 0.998])
-def test_paired_interval_equals_agresti_and_min_written_out_on_the_two_by_two_table(n11, b, c, n22, confidence):
-    from findings.verdict import paired_interval
-    low, high = paired_interval(b, c, n11 + b + c + n22, confidence)
+def test_one_seeds_paired_interval_equals_agresti_and_min_written_out_on_the_two_by_two_table(n11, b, c, n22,
+                                                                                              confidence):
+    from results.shared_images import paired_interval_over_seeds
+    differences = np.array([[0] * n11 + [-1] * b + [1] * c + [0] * n22])  # B right minus A right, per image
+    low, high = paired_interval_over_seeds(differences, confidence)
     assert (low, high) == pytest.approx(_agresti_min_reference(n11, b, c, n22, confidence), abs=1e-9)
-    # the reference sees the whole table; every split of the concordant images gives the same interval, so
-    # the (b, c, n) that paired_interval receives is enough
+    # the reference sees the whole table; every split of the concordant images gives the same interval
     assert (low, high) == pytest.approx(_agresti_min_reference(n11 + n22, b, c, 0, confidence), abs=1e-9)
+
+
+def _over_seeds_reference(differences: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The interval over seeds written out: each image's difference averaged over the seeds, then Agresti and
+    Min's two pseudo-images (one with no difference; one split half at +1, half at -1) as weighted observations,
+    and the Wald interval of their weighted mean."""
+    from scipy import stats
+    values = np.concatenate([differences.mean(axis=0), [0.0, 1.0, -1.0]])
+    weights = np.concatenate([np.ones(differences.shape[1]), [1.0, 0.5, 0.5]])
+    mean = np.average(values, weights=weights)
+    variance = np.average((values - mean) ** 2, weights=weights) / weights.sum()
+    half = stats.norm.ppf(0.5 + confidence / 2) * np.sqrt(variance)
+    return 100 * max(mean - half, -1.0), 100 * min(mean + half, 1.0)
+
+
+def _sign_flip_reference(per_image: np.ndarray) -> float:
+    """Every one of the 2^m sign choices over the m non-zero images, counted one by one."""
+    import itertools
+    magnitudes = np.abs(per_image[per_image != 0])
+    observed = abs(int(per_image.sum()))
+    hits = sum(abs(int(np.dot(signs, magnitudes))) >= observed
+               for signs in itertools.product((-1, 1), repeat=len(magnitudes)))
+    return hits / 2 ** len(magnitudes)
+
+
+@pytest.mark.parametrize("seeds", [1, 2, 3])
+def test_the_test_over_seeds_is_the_sign_flip_test_counted_out_and_mcnemar_for_one_seed(seeds):
+    from scipy import stats
+
+    from results.shared_images import paired_over_seeds
+    rng = np.random.default_rng(seeds)
+    for _ in range(12):
+        images = int(rng.integers(1, 14))
+        a = rng.random((seeds, images)) < 0.6
+        b = rng.random((seeds, images)) < rng.uniform(0.3, 0.9)
+        test = paired_over_seeds(a, b)
+        sums = (b.astype(int) - a.astype(int)).sum(axis=0)
+        assert test.p_value == pytest.approx(_sign_flip_reference(sums), rel=1e-12, abs=1e-15)
+        assert (test.b, test.c, test.images, test.seeds) == (int((a & ~b).sum()), int((~a & b).sum()), images, seeds)
+        for confidence in (0.95, 0.998):
+            assert test.interval(confidence) == pytest.approx(
+                _over_seeds_reference(b.astype(int) - a.astype(int), confidence), abs=1e-9)
+        if seeds == 1:
+            m = test.b + test.c
+            assert test.p_value == pytest.approx(1.0 if m == 0 else min(1.0, stats.binomtest(test.b, m).pvalue))
+
+
+def test_seeds_that_repeat_each_other_add_no_evidence():
+    """The same outcomes under two seed numbers are the same images measured twice: effect, p-value and interval
+    stay what one seed gives (a count pooled over the seeds would halve the p-value's exponent)."""
+    from evaluation.paired import mcnemar_exact
+    from results.shared_images import paired_over_seeds
+    rng = np.random.default_rng(9)
+    a, b = rng.random(N) < 0.65, rng.random(N) < 0.55
+    once, twice = paired_over_seeds(a, b), paired_over_seeds(np.stack([a, a]), np.stack([b, b]))
+    assert twice.effect == once.effect and twice.interval() == pytest.approx(once.interval())
+    assert twice.p_value == pytest.approx(once.p_value) and 1e-4 < once.p_value < 0.05
+    assert mcnemar_exact(twice.b, twice.c) < once.p_value / 10  # the pooled count: as if 600 images
 
 
 def test_comparison_p_values_are_exact_mcnemar_then_holm_within_each_claim():
     from scipy import stats
-    comparisons, _ = findings.evaluate_claims(_outcomes(lambda cell: 0.66 if cell.order == "after" else 0.6))
+    comparisons, _ = findings.evaluate_claims(_outcomes(lambda cell: 0.66 if cell.order == "after" else 0.6,
+                                                        seeds=(0,)))  # one seed: the sign-flip test is McNemar's
     for claim, mine in comparisons.groupby("claim"):
         exact = [1.0 if b + c == 0 else min(1.0, stats.binomtest(int(min(b, c)), int(b + c), 0.5).pvalue)
                  for b, c in zip(mine["b_right_a_wrong"], mine["a_right_b_wrong"])]
@@ -113,14 +174,19 @@ def test_comparison_p_values_are_exact_mcnemar_then_holm_within_each_claim():
 
 
 def test_within_margin_counts_the_comparisons_that_rule_out_a_margin_sized_difference():
-    from findings.verdict import EQUIVALENCE_MARGIN, paired_interval, widened_confidence, within_margin
-    comparisons, claims = findings.evaluate_claims(_outcomes(lambda cell: 0.6, rng_seed=2))
+    from findings.verdict import EQUIVALENCE_MARGIN, widened_confidence, within_margin
+    outcomes = _outcomes(lambda cell: 0.6, rng_seed=2)
+    comparisons, claims = findings.evaluate_claims(outcomes)
     mine = comparisons[comparisons["claim"] == "heatmap_beats_random"]
     k = len(mine)
+
+    def differences(r) -> np.ndarray:
+        return np.stack([outcomes[(r.b_variant, s)][r.b].astype(int) - outcomes[(r.a_variant, s)][r.a].astype(int)
+                         for s in (0, 1, 2)])
+
     expected = [bool(-EQUIVALENCE_MARGIN < low and high < EQUIVALENCE_MARGIN) for low, high in
-                (paired_interval(r.a_right_b_wrong, r.b_right_a_wrong, r.n, widened_confidence(k))
-                 for r in mine.itertuples())]
-    assert mine["within_margin"].tolist() == expected and sum(expected) > k // 2  # no effect, 900 images
+                (_over_seeds_reference(differences(r), widened_confidence(k)) for r in mine.itertuples())]
+    assert mine["within_margin"].tolist() == expected and sum(expected) > k // 2  # no effect, 300 images x 3 seeds
     row = claims.set_index("claim").loc["heatmap_beats_random"]
     assert row["verdict"] == "inconclusive" and row["within_margin"] == sum(expected)
 
@@ -129,9 +195,10 @@ def test_within_margin_counts_the_comparisons_that_rule_out_a_margin_sized_diffe
 
     assert not within_margin(-5.0, 4.0) and within_margin(-4.9, 4.9) and not within_margin(-1.0, 5.0)
     # no discordant image among 10 rules out nothing; among 3000 it rules out 5 pp
-    assert not within_margin(*paired_interval(0, 0, 10, widened_confidence(24)))
-    assert within_margin(*paired_interval(0, 0, 3000, widened_confidence(24)))
-    assert paired_interval(0, 300, 300)[1] == 100.0 and paired_interval(300, 0, 300)[0] == -100.0  # clipped
+    from results.shared_images import paired_interval_over_seeds as interval
+    assert not within_margin(*interval(np.zeros((1, 10)), widened_confidence(24)))
+    assert within_margin(*interval(np.zeros((3, 3000)), widened_confidence(24)))
+    assert interval(np.ones((2, 300)))[1] == 100.0 and interval(-np.ones((1, 300)))[0] == -100.0  # clipped
     planted_claims = findings.evaluate_claims(_outcomes(planted))[1].set_index("claim")
     assert planted_claims.loc["heatmap_beats_random", "within_margin"] == 0
     assert "| within ±5 pp |" in findings.findings_page(comparisons, claims)
@@ -235,7 +302,7 @@ def test_two_models_compared_vote_only_when_every_seed_agrees():
         outcomes.update(_outcomes(lambda cell: planted(cell, seed), seeds=(seed,), rng_seed=seed))
     comparisons, claims = findings.evaluate_claims(outcomes)
     mine = comparisons[comparisons["claim"] == "more_robust"]
-    # pooled over 2 x 300 images the effect is about +9 pp and significant, but seed 1 points the other way
+    # over 300 images x 2 seeds the effect is about +9 pp and significant, but seed 1 points the other way
     assert (mine["p_holm"] < 0.05).all() and not mine["seeds_agree"].any()
     assert (mine["vote"] == "neither").all() and _verdict(claims, "more_robust") == "inconclusive"
     # one model compared with itself (before vs after): its seeds need not agree to vote

@@ -29,6 +29,18 @@ def _row(variant, test_set, attack, order, correct, n=100, seed=0):
     return [variant, seed, f"run{seed}", test_set, attack, order, correct / n, correct, n, low, high]
 
 
+T2, T3, Z = 12.706204736174703, 4.302652729911275, 1.959963984540054  # t(0.975, 1), t(0.975, 2), z(0.975)
+
+
+def _seeds_and_images(accuracies_pp, n, t):
+    """The interval over seeds written out (pp): the seeds' t half-width and one seed's binomial half-width on
+    its n images, added in quadrature."""
+    mean, k = np.mean(accuracies_pp), len(accuracies_pp)
+    half = math.sqrt((t * np.std(accuracies_pp, ddof=1) / math.sqrt(k)) ** 2
+                     + (Z * math.sqrt(mean * (100 - mean) / n)) ** 2)
+    return max(mean - half, 0.0), min(mean + half, 100.0)  # clipped to [0, 100]
+
+
 def test_incomplete_grid_shows_missing_cells_as_missing_never_zero():
     cells = _cells([_row("none", "original", "none", "none", 81), _row("none", "blur", "fgsm", "before", 0)])
     text = results.model_table(cells, "none")
@@ -95,12 +107,31 @@ def test_the_unbounded_attacks_are_those_without_a_budget():
 def test_several_seeds_give_mean_and_std_and_points_over_the_bars():
     cells = _cells([_row("pgd", "original", "none", "none", c, seed=s) for s, c in enumerate((70, 80, 90))]
                    + [_row("pgd", "original", "fgsm", "before", c, seed=s) for s, c in enumerate((20, 30, 40))])
-    low, high = evaluation.wilson_interval(240, 300)  # the pooled count: 70 + 80 + 90 of 3 x 100 images
-    assert results.model_table(cells, "pgd").loc["PGD", "Original"] == (
-        f"80.0 ± 10.0 [{100 * low:.1f}, {100 * high:.1f}] (3 seeds)")
+    low, high = _seeds_and_images([70, 80, 90], 100, T3)  # the seeds' spread and the 100 images they share
+    assert results.model_table(cells, "pgd").loc["PGD", "Original"] == f"80.0 ± 10.0 [{low:.1f}, {high:.1f}] (3 seeds)"
+    summary = results.cell_summary(cells[cells["attack"] == "none"])
+    # the images' share alone: the mean on one seed's 100 images, not a count pooled over 300
+    assert (summary["images_low"], summary["images_high"]) == evaluation.wilson_interval(80, 100)
     figure = results.bar_figure(cells, "fgsm", "before")
     points = [c for c in figure.axes[0].collections if len(c.get_offsets()) == 3]
     assert len(points) == 1 and sorted(points[0].get_offsets()[:, 1]) == [20.0, 30.0, 40.0]
+
+
+def test_seeds_that_agree_exactly_still_leave_the_test_images_noise():
+    """Two seeds at 79.3% on the same 300 images: no training spread, but the images are a sample."""
+    cells = _cells([_row("none", "original", "none", "none", 238, n=300, seed=s) for s in (0, 1)])
+    summary = results.cell_summary(cells)
+    assert summary["std"] == 0.0
+    assert (summary["low"], summary["high"]) == pytest.approx(_seeds_and_images_fraction(238 / 300, 300))
+    assert summary["high"] - summary["low"] > 0.09  # about one seed's Wilson width, not [79.3, 79.3]
+    with pytest.raises(ValueError, match=r"Received: accuracies=\[0.5\]"):
+        from results.shared_images import cell_interval
+        cell_interval([0.5], 300)
+
+
+def _seeds_and_images_fraction(p, n):
+    half = Z * math.sqrt(p * (1 - p) / n)
+    return p - half, p + half
 
 
 def test_a_seed_without_an_accuracy_is_not_counted_as_a_seed_of_the_cell():
@@ -162,22 +193,24 @@ def test_fidelity_summary_on_known_differences(tmp_path):
     assert summary.loc["clean", "cells"] == 3
     assert summary.loc["clean", "mean_difference"] == pytest.approx((-5 - 20 + 0) / 3)
     assert summary.loc["clean", "mean_abs_difference"] == pytest.approx(25 / 3)
-    # 90 lies in 85's Wilson interval, 60 not in 40's, 70 in the t interval of (60, 70, 80)
+    # 90 lies in 85's Wilson interval, 60 not in 40's, 70 in the interval of (60, 70, 80)
     assert summary.loc["clean", "thesis_inside"] == 2
     assert summary.loc["FGSM", "mean_difference"] == pytest.approx(3.0) and summary.loc["FGSM", "thesis_inside"] == 1
     assert summary.loc["all", "cells"] == 4 and summary.loc["all", "thesis_inside"] == 3
     pgd = compared[compared["model"] == "PGD"].iloc[0]
-    half = 4.302652729911275 * 10.0 / 3 ** 0.5  # t(0.975, 2) * std / sqrt(3 seeds)
-    assert (pgd["low"], pgd["high"]) == (pytest.approx(70 - half), pytest.approx(70 + half))
-    pooled = evaluation.wilson_interval(210, 300)  # the three seeds' test images together
-    assert pgd["seeds"] == 3 and (pgd["pooled_low"], pgd["pooled_high"]) == (pytest.approx(100 * pooled[0]),
-                                                                           pytest.approx(100 * pooled[1]))
+    low, high = _seeds_and_images([60, 70, 80], 100, T3)
+    half = high - 70
+    assert (pgd["low"], pgd["high"]) == (pytest.approx(low), pytest.approx(high))
+    images = evaluation.wilson_interval(70, 100)  # the three seeds share their 100 test images: each once
+    assert pgd["seeds"] == 3 and (pgd["images_low"], pgd["images_high"]) == (pytest.approx(100 * images[0]),
+                                                                           pytest.approx(100 * images[1]))
     assert (summary.loc["clean", "seeds_min"], summary.loc["clean", "seeds_max"]) == (1, 3)
     assert (summary.loc["FGSM", "seeds_min"], summary.loc["FGSM", "seeds_max"]) == (1, 1)
     widths = [100 * (h - l) for l, h in (evaluation.wilson_interval(85, 100), evaluation.wilson_interval(40, 100))]
     assert summary.loc["clean", "mean_interval_width"] == pytest.approx((sum(widths) + 2 * half) / 3)
-    # the pooled interval of the PGD cell (70 +/- ~5) still holds 70; one seed's pooled interval is its Wilson one
-    assert summary.loc["clean", "thesis_inside_pooled"] == 2 and summary.loc["all", "thesis_inside_pooled"] == 3
+    # the images' share of the PGD cell's interval (70 +/- ~9) still holds 70; one seed's is its Wilson one
+    assert summary.loc["clean", "thesis_inside_images"] == 2 and summary.loc["all", "thesis_inside_images"] == 3
+    assert summary.loc["clean", "intervals"] == 3 and summary.loc["clean", "share_inside"] == pytest.approx(2 / 3)
     # the thesis' FGSM value scaled by our clean accuracy over theirs (85 / 90): the gap the clean one leaves
     fgsm = compared[compared["row"] == "FGSM"].iloc[0]
     assert fgsm["thesis_scaled"] == pytest.approx(80 * 85 / 90)
@@ -544,8 +577,14 @@ def test_report_says_which_models_each_seed_has_evaluated():
     assert lines[2] == (f"- Seed 0: 2 of {total} models evaluated; "
                         "not evaluated: Blur, Gradient, In*Grad, PGD, Random (control).")
     assert lines[3].startswith(f"- Seed 1: 1 of {total} models evaluated; not evaluated: Blur, Gradient, In*Grad, LRP")
+    assert lines[4].startswith("- Not every seed has every model: a cell's mean is over the seeds that measured")
+    assert results.incomplete_seeds(cells) == [1] and results.incomplete_seeds(cells, (0, 1, 2)) == [1, 2]
+    asked = results.coverage_lines(cells, (0, 1, 2))  # a seed asked for that evaluated nothing is named
+    assert asked[4] == f"- Seed 2: 0 of {total} models evaluated; not evaluated: " + ", ".join(
+        results.model_labels().values()) + "."
     everything = _cells([_row(v, "original", "none", "none", 50) for v in defense.variants()])
     assert results.coverage_lines(everything)[2] == f"- Seed 0: {total} of {total} models evaluated."
+    assert results.incomplete_seeds(everything) == [] and len(results.coverage_lines(everything)) == 4
 
 
 def test_report_says_which_attacks_ran_on_fewer_images():
@@ -604,11 +643,11 @@ def test_report_opens_with_a_summary_of_clean_accuracy_fidelity_flags_and_time()
     thesis = results.load_thesis()
     fidelity = results.fidelity_summary(results.compared_cells(cells, thesis))
     text = "\n".join(results.summary_lines(cells, thesis, fidelity, masking, stages))
-    low, high = evaluation.wilson_interval(486, 600)  # 80.0% and 82.0%: the pooled count
-    assert f"| Original | 81.0 ± 1.4 [{100 * low:.1f}, {100 * high:.1f}] (2 seeds) | 89.67 |" in text
+    low, high = _seeds_and_images([80.0, 82.0], 300, T2)
+    assert f"| Original | 81.0 ± 1.4 [{low:.1f}, {high:.1f}] (2 seeds) | 89.67 |" in text
     low, high = evaluation.wilson_interval(210, 300)
     assert f"| LRP-eps | 70.0 [{100 * low:.1f}, {100 * high:.1f}] | 88.67 |" in text
-    # |81.0 - 89.67| and |70.0 - 88.67|; over two seeds the t interval (81.0 +/- 12.7) holds the thesis' 89.67
+    # |81.0 - 89.67| and |70.0 - 88.67|; over two seeds the interval (81.0 +/- 18.4) holds the thesis' 89.67
     assert "- Fidelity: mean |ours - thesis| 13.7 pp over 2 cells, the thesis' value inside our 95% interval in 1." \
         in text
     assert "- Gradient-masking flags: black-box beats white-box: 2 cells; curve does not fall: 1 cell." in text
