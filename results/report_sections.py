@@ -15,6 +15,8 @@ from results.tables import cell_summary, column_labels, format_cell, model_label
 from results.text_tables import markdown
 from results.thesis import thesis_accuracy
 
+SAME_PIXELS_IOU = 0.99  # above it, two heatmap methods keep "the same pixels"
+
 
 def coverage_lines(cells: pd.DataFrame, requested: tuple[int, ...] = ()) -> list[str]:
     """Which models each seed has evaluated so far (a reproduction in progress, or a ``variants`` subset), and
@@ -155,10 +157,14 @@ def overlap_lines(overlap: pd.DataFrame | None) -> list[str]:
     pair = overlap[((overlap["method_a"] == "input_x_gradient") & (overlap["method_b"] == "lrp_eps"))
                    | ((overlap["method_a"] == "lrp_eps") & (overlap["method_b"] == "input_x_gradient"))]
     if len(pair):
-        lines += [f"LRP-epsilon at the thesis' epsilon keeps the pixels Input x Gradient keeps (mean IoU "
-                  f"{pair['mean_iou'].iloc[0]:.4f}): at so small an epsilon the epsilon rule is the gradient times "
-                  "the input, and the LRP-eps and In*Grad models are trained on practically the same images. "
-                  "The rows with a larger epsilon show how far that changes.", ""]
+        iou = float(pair["mean_iou"].iloc[0])
+        lines += [(f"LRP-epsilon at the profile's epsilon (`lrp_epsilon`; 1e-7 unless set, iNNvestigate's default: "
+                   f"the thesis gives none) keeps the pixels Input x Gradient keeps (mean IoU {iou:.4f}): at so "
+                   "small an epsilon the epsilon rule is the gradient times the input, and the LRP-eps and In*Grad "
+                   "models are trained on practically the same images. The rows with a larger epsilon show how "
+                   "far that changes.") if iou >= SAME_PIXELS_IOU else
+                  (f"LRP-epsilon at the profile's epsilon (`lrp_epsilon`) and Input x Gradient keep different "
+                   f"pixels (mean IoU {iou:.4f}): their models are trained on different images."), ""]
     return lines
 
 

@@ -615,6 +615,9 @@ def test_overlap_table_is_the_mean_over_the_seeds_explainers():
                              method_b=["lrp_eps", "gradient", "input_x_gradient", "lrp_eps"])
     assert "(mean IoU 0.9970)" in "\n".join(results.overlap_lines(flipped))
     assert "of seed unrecorded" in "\n".join(results.overlap_lines(overlap.assign(seed=-1)))
+    assert "keeps the pixels Input x Gradient keeps (mean IoU 0.9970)" in lines
+    apart = "\n".join(results.overlap_lines(overlap.assign(mean_iou=[0.41, 0.4, 0.39, 0.5])))  # lrp_epsilon=0.25
+    assert "keep different pixels (mean IoU 0.4000)" in apart and "keeps the pixels Input x" not in apart
 
 
 def test_training_noise_is_set_beside_one_seeds_interval():
