@@ -18,7 +18,7 @@ from evaluation.paired import compare, holm
 from findings.claims import CLAIMS, CellRef
 from findings.verdict import (ALPHA, EQUIVALENCE_MARGIN, RULE, claim_verdict, comparison_votes, seeds_agree,
                               widened_confidence, within_margin)
-from results.shared_images import PairedOverSeeds, paired_over_seeds
+from results.shared_images import PairedOverSeeds, paired_over_seeds, with_seed_spread
 from results.tables import column_labels, model_labels, row_label
 from results.thesis import load_thesis, thesis_accuracy
 
@@ -61,7 +61,8 @@ def thesis_values(thesis: pd.DataFrame, cell: CellRef) -> float:
 COMPARISON_COLUMNS = ["claim", "comparison", "a", "a_variant", "a_test_set", "b", "b_variant", "b_test_set", "seeds",
                       "n", "b_right_a_wrong", "a_right_b_wrong", "effect_pp", "ci95_low", "ci95_high", "ci_wide_low",
                       "ci_wide_high", "seed_mean_pp", "seed_std_pp", "per_seed_pp", "p", "p_holm", "vote",
-                      "seeds_agree", "within_margin", "thesis_a", "thesis_b", "thesis_effect_pp"]
+                      "seeds_agree", "ci95_models_low", "ci95_models_high", "clears_seed_spread", "within_margin",
+                      "thesis_a", "thesis_b", "thesis_effect_pp"]
 
 
 def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -78,13 +79,20 @@ def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> t
         adjusted = holm([test.p_value for *_, test in measured]) if measured else []
         effects = [100 * test.effect for *_, test in measured]
         wide = [test.interval(widened_confidence(k)) for *_, test in measured]
-        agree = [comparison.a.variant == comparison.b.variant
-                 or seeds_agree(effect, [100 * r.difference for _, r in per_seed])
-                 for (comparison, per_seed, _), effect in zip(measured, effects)]
-        votes = comparison_votes(claim.kind, effects, [w[0] for w in wide], [w[1] for w in wide], adjusted, agree)
+        two_models = [comparison.a.variant != comparison.b.variant for comparison, *_ in measured]
+        seed_effects = [[100 * r.difference for _, r in per_seed] for _, per_seed, _ in measured]
+        agree = [not both or seeds_agree(effect, per_seed)
+                 for both, effect, per_seed in zip(two_models, effects, seed_effects)]
+        # two trained models over several seeds: their difference must also clear the seeds' spread
+        models = [with_seed_spread(effect, per_seed, *test.interval()) if both and len(per_seed) > 1
+                  else (math.nan, math.nan)
+                  for both, effect, per_seed, (*_, test) in zip(two_models, effects, seed_effects, measured)]
+        clears = [math.isnan(low) or low > 0 or high < 0 for low, high in models]
+        votes = comparison_votes(claim.kind, effects, [w[0] for w in wide], [w[1] for w in wide], adjusted,
+                                 [agreed and cleared for agreed, cleared in zip(agree, clears)])
         within = [within_margin(low, high) for low, high in wide]
-        for (comparison, per_seed, test), effect, adjusted_p, vote, agreed, inside, widened in zip(
-                measured, effects, adjusted, votes, agree, within, wide):
+        for (comparison, per_seed, test), effect, adjusted_p, vote, agreed, inside, widened, spread, cleared in zip(
+                measured, effects, adjusted, votes, agree, within, wide, models, clears):
             b, c, n, p, (wide_low, wide_high) = test.b, test.c, test.images, test.p_value, widened
             low, high = test.interval()
             differences = [100 * r.difference for _, r in per_seed]
@@ -98,7 +106,9 @@ def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> t
                          "seed_mean_pp": float(np.mean(differences)),
                          "seed_std_pp": float(np.std(differences, ddof=1)) if len(differences) > 1 else float("nan"),
                          "per_seed_pp": ",".join(f"{d:+.1f}" for d in differences), "p": p, "p_holm": adjusted_p,
-                         "vote": vote, "seeds_agree": agreed, "within_margin": inside, "thesis_a": thesis_a,
+                         "vote": vote, "seeds_agree": agreed, "ci95_models_low": spread[0],
+                         "ci95_models_high": spread[1], "clears_seed_spread": cleared,
+                         "within_margin": inside, "thesis_a": thesis_a,
                          "thesis_b": thesis_b, "thesis_effect_pp": thesis_b - thesis_a})
         verdicts.append({"claim": claim.name, "statement": claim.statement, "source": claim.source,
                          "kind": claim.kind, "comparisons": k, "for": votes.count("for"),
@@ -129,7 +139,8 @@ def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame, masking: pd.D
              "Effect = B minus A in percentage points with its 95% interval, and the interval widened to 95% "
              "over the claim's comparisons (Bonferroni), which decides equivalence votes; directional votes "
              f"use the Holm-corrected p-values (alpha {ALPHA}), so a 95% interval clear of zero can still vote "
-             f"neither. Equivalence margin ±{EQUIVALENCE_MARGIN:g} pp. The thesis' own "
+             f"neither. Equivalence margin ±{EQUIVALENCE_MARGIN:g} pp. In `findings_comparisons.csv`, `n` counts the "
+             "distinct test images and the discordant counts (image, seed) pairs. The thesis' own "
              "difference for the same cells is shown beside ours where the thesis has both.", "",
              "## The rule", "", RULE, "", "## Verdicts", "",
              f"`within ±{EQUIVALENCE_MARGIN:g} pp`: comparisons whose Bonferroni-widened interval lies inside the "
@@ -152,13 +163,17 @@ def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame, masking: pd.D
             lines += ["No comparison measured: no pair of its cells has been evaluated (a model it compares is "
                       "not evaluated yet, or its cells are not in the grid).", ""]
             continue
-        lines += ["| comparison | A | B | seeds | effect (pp) [95%] | widened | per seed | p (Holm) | vote | "
-                  "thesis effect |", "|---|---|---|---|---|---|---|---|---|---|"]
+        spread = bool(mine["ci95_models_low"].notna().any())
+        lines += ["| comparison | A | B | seeds | effect (pp) [95%] | widened | per seed | "
+                  + ("with the seeds' spread | " if spread else "") + "p (Holm) | vote | thesis effect |",
+                  "|---|---|---|---|---|---|---|" + ("---|" if spread else "") + "---|---|---|"]
         for c in mine.itertuples():
+            models = (f"[{c.ci95_models_low:+.1f}, {c.ci95_models_high:+.1f}] | " if not math.isnan(c.ci95_models_low)
+                      else "— | ") if spread else ""
             lines.append(f"| {c.comparison} | {c.a_variant}: {c.a} | {c.b_variant}: {c.b} | {c.seeds} | "
                          f"{c.effect_pp:+.1f} [{c.ci95_low:+.1f}, {c.ci95_high:+.1f}] | "
-                         f"[{c.ci_wide_low:+.1f}, {c.ci_wide_high:+.1f}] | {c.per_seed_pp} | "
-                         f"{c.p_holm:.3g} | {c.vote}{' (seeds disagree)' if _held_back(c) else ''} | "
+                         f"[{c.ci_wide_low:+.1f}, {c.ci_wide_high:+.1f}] | {c.per_seed_pp} | {models}"
+                         f"{c.p_holm:.3g} | {c.vote}{_held_back(c)} | "
                          f"{_pp(c.thesis_effect_pp)} |")
         lines.append("")
         single = mine[(mine["a_variant"] != mine["b_variant"]) & (mine["seeds"] < 2)]
@@ -170,9 +185,14 @@ def findings_page(comparisons: pd.DataFrame, claims: pd.DataFrame, masking: pd.D
     return "\n".join(lines) + "\n"
 
 
-def _held_back(comparison) -> bool:
-    """Whether a significant comparison votes neither because its seeds disagree."""
-    return not comparison.seeds_agree and comparison.p_holm < ALPHA and comparison.vote == "neither"
+def _held_back(comparison) -> str:
+    """Why a significant comparison votes neither: its seeds disagree, or its effect lies within the seeds'
+    spread ("" where neither holds it back)."""
+    if comparison.p_holm >= ALPHA or comparison.vote != "neither":
+        return ""
+    if not comparison.seeds_agree:
+        return " (seeds disagree)"
+    return " (within the seeds' spread)" if not comparison.clears_seed_spread else ""
 
 
 def _systems(comparisons: pd.DataFrame) -> set[tuple[str, str]]:

@@ -20,11 +20,17 @@ are Holm-corrected within the claim.
 * Two different trained models compared (``more_robust``,
   ``heatmap_beats_random``) over several seeds: a significant effect votes
   only when every seed's effect has the mean effect's sign (a seed with no
-  effect at all disagrees), else neither ("seeds disagree"). The test over
+  effect at all disagrees) and the effect clears the seeds' spread: its 95%
+  interval, each side widened in quadrature by t s / sqrt(k) of the k
+  per-seed effects (t on k - 1 degrees of freedom), excludes zero; else
+  neither ("seeds disagree", "within the seeds' spread"). The test over
   images holds test-image noise only, not training noise, which can be larger (the
   same seed gave the Gradient model 77.7% and 72.3% on two machines; the
-  report tables the spread over seeds). With one seed such a vote rests on one trained model
-  per side. (Both equivalence claims compare a model with itself.)
+  report tables the spread over seeds); with two seeds (t = 12.7) only an
+  effect far larger than the seeds' own differences clears it. With one seed
+  such a vote rests on one trained model per side. Comparisons within one
+  model (both equivalence claims, ``before_drops``) are about these trained
+  models: their seeds' effects are shown, not tested.
 """
 
 from __future__ import annotations

@@ -11,12 +11,12 @@ accuracy the method would have on other images and other training runs:
 
 * the test images (the same for every seed): at most the binomial variance
   of one seed's n, p(1 - p) / n (the variance of per-image means over seeds
-  never exceeds it);
+  never exceeds it), taken as a Wilson interval;
 * the training run (which the seeds sample): the spread of the seeds'
   accuracies, s^2 / k.
 
 :func:`cell_interval` adds both; :func:`images_interval` is the images'
-share alone. A paired comparison of two cells on the same images
+share alone (a Wilson interval, which :func:`cell_interval` contains). A paired comparison of two cells on the same images
 (:func:`paired_over_seeds`) keeps each image as one unit: its difference
 averaged over the seeds, tested by the exact sign-flip (randomisation) test
 over images, which for one seed is McNemar's exact test, and an interval that
@@ -34,36 +34,58 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
-from evaluation.statistics import Z95, wilson_interval
+from evaluation.statistics import Z95
+
+
+def wilson_of_fraction(p: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``p`` on ``n`` observations (``p`` need not be a whole count
+    over ``n``: a mean over seeds); the same as :func:`evaluation.statistics.wilson_interval` for p = correct / n."""
+    if not 0.0 <= p <= 1.0 or n < 1:
+        raise ValueError(f"Need 0 <= p <= 1 and n >= 1. Received: p={p}, n={n}")
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def images_interval(mean: float, n_images: int) -> tuple[float, float]:
     """The Wilson interval of accuracy ``mean`` (a fraction) on ``n_images`` distinct test images: the test
     images' noise, each image once however many seeds measured it (conservative: it takes the seeds'
     outcomes on an image to be the same)."""
-    if not 0.0 <= mean <= 1.0 or n_images < 1:
-        raise ValueError(f"Need 0 <= mean <= 1 and n_images >= 1. Received: mean={mean}, n_images={n_images}")
-    return wilson_interval(int(round(mean * n_images)), int(n_images))
+    return wilson_of_fraction(mean, int(n_images))
 
 
 def cell_interval(accuracies: Sequence[float], n_images: int | None) -> tuple[float, float]:
     """95% interval of a cell's mean accuracy over k >= 2 seeds tested on the same ``n_images`` images.
 
-    Half-width sqrt((t_{k-1} s / sqrt(k))^2 + (z sqrt(p(1 - p) / n))^2): the
-    seeds' spread (t quantile, k - 1 degrees of freedom) and the test
-    images' binomial noise on one seed's image count, each at its own 95%
-    quantile. ``n_images`` None (not logged): the seeds' part alone.
+    Each side adds, in quadrature, the seeds' spread (t_{k-1} s / sqrt(k):
+    t quantile, k - 1 degrees of freedom) and that side of the test images'
+    Wilson interval on one seed's image count (:func:`images_interval`), each
+    at its own 95% quantile; so the images' interval lies inside it, it equals
+    that interval when the seeds agree exactly, and it does not collapse at
+    0% or 100%. ``n_images`` None (not logged): the seeds' part alone.
     Clipped to [0, 1].
     """
     values = np.asarray([a for a in accuracies if a is not None and not math.isnan(a)], dtype=np.float64)
     if values.size < 2:
         raise ValueError("A cell interval over seeds needs at least two seeds' accuracies. "
                          f"Received: accuracies={list(accuracies)}")
-    mean, k = float(values.mean()), values.size
-    seeds_half = float(stats.t.ppf(0.975, k - 1)) * float(values.std(ddof=1)) / math.sqrt(k)
-    images_half = Z95 * math.sqrt(mean * (1 - mean) / n_images) if n_images else 0.0
-    half = math.hypot(seeds_half, images_half)
-    return max(0.0, mean - half), min(1.0, mean + half)
+    mean = float(values.mean())
+    low, high = with_seed_spread(mean, values, *(images_interval(mean, n_images) if n_images else (mean, mean)))
+    return max(0.0, low), min(1.0, high)
+
+
+def with_seed_spread(centre: float, per_seed: Sequence[float], low: float, high: float,
+                     confidence: float = 0.95) -> tuple[float, float]:
+    """The interval (``low``, ``high``) around ``centre`` widened by the seeds' spread: each side's distance
+    from the centre added in quadrature to t s / sqrt(k) of the k ``per_seed`` values (t quantile at
+    ``confidence``, k - 1 degrees of freedom). Unchanged for fewer than two seeds."""
+    values = np.asarray(per_seed, dtype=np.float64)
+    if values.size < 2:
+        return low, high
+    seeds_half = float(stats.t.ppf(0.5 + confidence / 2, values.size - 1)) * float(values.std(ddof=1)) / math.sqrt(
+        values.size)
+    return centre - math.hypot(seeds_half, centre - low), centre + math.hypot(seeds_half, high - centre)
 
 
 def sign_flip_p(per_image: Sequence[int]) -> float:

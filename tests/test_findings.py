@@ -13,12 +13,15 @@ from findings.verdict import claim_verdict, comparison_votes
 N = 300
 
 
-def _outcomes(accuracy_of, seeds=(0, 1, 2), rng_seed=0) -> dict:
-    """Synthetic outcomes for every cell any claim compares: correct with probability accuracy_of(cell)."""
+def _outcomes(accuracy_of, seeds=(0, 1, 2), rng_seed=0, images_shared=False) -> dict:
+    """Synthetic outcomes for every cell any claim compares: correct with probability accuracy_of(cell).
+    ``images_shared``: an image is as hard for every seed (the seeds share their test images, as real ones do)."""
     rng = np.random.default_rng(rng_seed)
     cells = {c for claim in findings.CLAIMS.values() for comparison in claim.comparisons()
              for c in (comparison.a, comparison.b)}
     base = rng.random((len(seeds), N))  # shared per image: paired cells are correlated, as real ones are
+    if images_shared:
+        base = np.repeat(rng.random((1, N)), len(seeds), axis=0)
     outcomes = {}
     for s_index, seed in enumerate(seeds):
         for cell in sorted(cells):  # set order changes with the hash seed: the draws would too
@@ -284,6 +287,49 @@ def test_masking_flags_are_listed_under_the_claims_whose_systems_they_concern():
     assert "not compared" not in page
     assert "Gradient-masking flags" not in findings.findings_page(comparisons, claims)
     assert findings.findings_page(comparisons, claims, flags.iloc[:0]) == findings.findings_page(comparisons, claims)
+
+
+def test_p_values_over_seeds_that_share_their_images_take_each_image_once():
+    from evaluation.paired import mcnemar_exact
+    from results.shared_images import sign_flip_p
+    outcomes = _outcomes(lambda cell: 0.66 if cell.order == "after" else 0.6, images_shared=True)
+    comparisons, _ = findings.evaluate_claims(outcomes)
+    effects = 0
+    for row in comparisons.itertuples():
+        sums = sum(outcomes[(row.b_variant, s)][row.b].astype(int) - outcomes[(row.a_variant, s)][row.a].astype(int)
+                   for s in (0, 1, 2))
+        assert row.p == pytest.approx(sign_flip_p(sums), rel=1e-12)
+        if row.effect_pp != 0:  # not the count pooled over the seeds (test_seeds_that_repeat_each_other...)
+            effects += 1
+            assert row.p != pytest.approx(mcnemar_exact(row.a_right_b_wrong, row.b_right_a_wrong), rel=0.01)
+    assert effects >= 8
+
+
+def test_two_models_must_also_clear_the_spread_of_their_seeds():
+    def planted(cell: CellRef, seed: int, lifts) -> float:  # heatmap models more robust by lifts[seed]
+        attacked = cell.attack != "none"
+        return 0.50 + lifts[seed] if attacked and cell.variant in heatmap_variants() else 0.50 if attacked else 0.80
+
+    def claims_for(lifts):
+        outcomes = {}
+        for seed in (0, 1):
+            outcomes.update(_outcomes(lambda cell: planted(cell, seed, lifts), seeds=(seed,), rng_seed=seed))
+        return findings.evaluate_claims(outcomes)
+
+    # both seeds +20 and +2 pp: the same sign and significant over the images, but the seeds differ by more than
+    # the effect: within their spread (t = 12.7)
+    comparisons, claims = claims_for((0.20, 0.02))
+    mine = comparisons[comparisons["claim"] == "more_robust"]
+    held = mine[(mine["p_holm"] < 0.05) & mine["seeds_agree"]]
+    assert len(held) > 0 and not held["clears_seed_spread"].any() and (held["vote"] == "neither").all()
+    assert (held["ci95_models_low"] < 0).all() and (held["ci95_models_low"] < held["ci95_low"]).all()
+    assert "neither (within the seeds' spread)" in findings.findings_page(comparisons, claims)
+    # +20 and +19 pp: the seeds agree closely, and the effect clears their spread
+    comparisons, claims = claims_for((0.20, 0.19))
+    mine = comparisons[comparisons["claim"] == "more_robust"]
+    assert mine["clears_seed_spread"].all() and _verdict(claims, "more_robust") == "supported"
+    within = comparisons[comparisons["a_variant"] == comparisons["b_variant"]]
+    assert within["ci95_models_low"].isna().all()  # one model against itself: not asked
 
 
 def test_two_models_compared_vote_only_when_every_seed_agrees():

@@ -33,12 +33,15 @@ T2, T3, Z = 12.706204736174703, 4.302652729911275, 1.959963984540054  # t(0.975,
 
 
 def _seeds_and_images(accuracies_pp, n, t):
-    """The interval over seeds written out (pp): the seeds' t half-width and one seed's binomial half-width on
-    its n images, added in quadrature."""
+    """The interval over seeds written out (pp): on each side, the seeds' t half-width and that side of the
+    Wilson interval of the mean on one seed's n images, added in quadrature."""
     mean, k = np.mean(accuracies_pp), len(accuracies_pp)
-    half = math.sqrt((t * np.std(accuracies_pp, ddof=1) / math.sqrt(k)) ** 2
-                     + (Z * math.sqrt(mean * (100 - mean) / n)) ** 2)
-    return max(mean - half, 0.0), min(mean + half, 100.0)  # clipped to [0, 100]
+    seeds = t * np.std(accuracies_pp, ddof=1) / math.sqrt(k)
+    p = mean / 100
+    centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
+    spread = Z * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
+    low, high = 100 * (centre - spread), 100 * (centre + spread)
+    return max(mean - math.hypot(seeds, mean - low), 0.0), min(mean + math.hypot(seeds, high - mean), 100.0)
 
 
 def test_incomplete_grid_shows_missing_cells_as_missing_never_zero():
@@ -111,7 +114,7 @@ def test_several_seeds_give_mean_and_std_and_points_over_the_bars():
     assert results.model_table(cells, "pgd").loc["PGD", "Original"] == f"80.0 ± 10.0 [{low:.1f}, {high:.1f}] (3 seeds)"
     summary = results.cell_summary(cells[cells["attack"] == "none"])
     # the images' share alone: the mean on one seed's 100 images, not a count pooled over 300
-    assert (summary["images_low"], summary["images_high"]) == evaluation.wilson_interval(80, 100)
+    assert (summary["images_low"], summary["images_high"]) == pytest.approx(evaluation.wilson_interval(80, 100))
     figure = results.bar_figure(cells, "fgsm", "before")
     points = [c for c in figure.axes[0].collections if len(c.get_offsets()) == 3]
     assert len(points) == 1 and sorted(points[0].get_offsets()[:, 1]) == [20.0, 30.0, 40.0]
@@ -119,19 +122,21 @@ def test_several_seeds_give_mean_and_std_and_points_over_the_bars():
 
 def test_seeds_that_agree_exactly_still_leave_the_test_images_noise():
     """Two seeds at 79.3% on the same 300 images: no training spread, but the images are a sample."""
+    from results.shared_images import cell_interval, images_interval
     cells = _cells([_row("none", "original", "none", "none", 238, n=300, seed=s) for s in (0, 1)])
     summary = results.cell_summary(cells)
-    assert summary["std"] == 0.0
-    assert (summary["low"], summary["high"]) == pytest.approx(_seeds_and_images_fraction(238 / 300, 300))
-    assert summary["high"] - summary["low"] > 0.09  # about one seed's Wilson width, not [79.3, 79.3]
+    assert summary["std"] == 0.0  # the interval is then the Wilson interval of the 300 images, not [79.3, 79.3]
+    assert (summary["low"], summary["high"]) == pytest.approx(evaluation.wilson_interval(238, 300))
+    assert cell_interval([0.0, 0.0], 300)[1] == pytest.approx(evaluation.wilson_interval(0, 300)[1])  # not [0, 0]
+    rng = np.random.default_rng(4)
+    for _ in range(200):  # the images' share always lies inside the whole interval
+        accuracies = list(rng.uniform(0, 1) + rng.normal(0, 0.03, int(rng.integers(2, 5))).clip(-0.2, 0.2))
+        accuracies = [min(max(a, 0.0), 1.0) for a in accuracies]
+        low, high = cell_interval(accuracies, 300)
+        images_low, images_high = images_interval(float(np.mean(accuracies)), 300)
+        assert low <= images_low + 1e-12 and images_high <= high + 1e-12
     with pytest.raises(ValueError, match=r"Received: accuracies=\[0.5\]"):
-        from results.shared_images import cell_interval
         cell_interval([0.5], 300)
-
-
-def _seeds_and_images_fraction(p, n):
-    half = Z * math.sqrt(p * (1 - p) / n)
-    return p - half, p + half
 
 
 def test_a_seed_without_an_accuracy_is_not_counted_as_a_seed_of_the_cell():
@@ -199,7 +204,6 @@ def test_fidelity_summary_on_known_differences(tmp_path):
     assert summary.loc["all", "cells"] == 4 and summary.loc["all", "thesis_inside"] == 3
     pgd = compared[compared["model"] == "PGD"].iloc[0]
     low, high = _seeds_and_images([60, 70, 80], 100, T3)
-    half = high - 70
     assert (pgd["low"], pgd["high"]) == (pytest.approx(low), pytest.approx(high))
     images = evaluation.wilson_interval(70, 100)  # the three seeds share their 100 test images: each once
     assert pgd["seeds"] == 3 and (pgd["images_low"], pgd["images_high"]) == (pytest.approx(100 * images[0]),
@@ -207,7 +211,7 @@ def test_fidelity_summary_on_known_differences(tmp_path):
     assert (summary.loc["clean", "seeds_min"], summary.loc["clean", "seeds_max"]) == (1, 3)
     assert (summary.loc["FGSM", "seeds_min"], summary.loc["FGSM", "seeds_max"]) == (1, 1)
     widths = [100 * (h - l) for l, h in (evaluation.wilson_interval(85, 100), evaluation.wilson_interval(40, 100))]
-    assert summary.loc["clean", "mean_interval_width"] == pytest.approx((sum(widths) + 2 * half) / 3)
+    assert summary.loc["clean", "mean_interval_width"] == pytest.approx((sum(widths) + high - low) / 3)
     # the images' share of the PGD cell's interval (70 +/- ~9) still holds 70; one seed's is its Wilson one
     assert summary.loc["clean", "thesis_inside_images"] == 2 and summary.loc["all", "thesis_inside_images"] == 3
     assert summary.loc["clean", "intervals"] == 3 and summary.loc["clean", "share_inside"] == pytest.approx(2 / 3)
