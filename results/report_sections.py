@@ -69,7 +69,9 @@ def summary_lines(cells: pd.DataFrame, thesis: pd.DataFrame, fidelity: pd.DataFr
                   f"; over the attacked cells {row['mean_abs_difference_scaled']:.1f} pp given our clean accuracy "
                   f"({row['mean_abs_difference_unscaled']:.1f} pp unscaled)")
         lines += [f"- Fidelity: mean |ours - thesis| {row['mean_abs_difference']:.1f} pp over {int(row['cells'])} "
-                  f"cells, the thesis' value inside our 95% interval in {int(row['thesis_inside'])}{scaled}."]
+                  f"cells, the thesis' value inside our 95% interval in {int(row['thesis_inside'])}"
+                  + (f" (of {int(row['intervals'])} with an interval)" if row["intervals"] < row["cells"] else "")
+                  + f"{scaled}."]
     counts = masking["check"].value_counts() if not masking.empty else pd.Series(dtype=int)
     lines += ["- Gradient-masking flags: " + ("none." if counts.empty else "; ".join(
         f"{check}: {n} cell{'s' if n > 1 else ''}" for check, n in counts.items()) + ".")]

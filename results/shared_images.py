@@ -21,8 +21,9 @@ share alone (a Wilson interval, which :func:`cell_interval` contains). A paired 
 averaged over the seeds, tested by the exact sign-flip (randomisation) test
 over images, which for one seed is McNemar's exact test, and an interval that
 for one seed is Agresti and Min's. Training noise between two trained models
-is judged apart, by whether every seed's effect has the same sign
-(``findings.verdict.seeds_agree``).
+is judged apart: every seed's effect must have the same sign
+(``findings.verdict.seeds_agree``) and the effect must clear the seeds'
+spread (:func:`with_seed_spread`).
 """
 
 from __future__ import annotations
