@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.grid import CLEAN, metric_name
-from evaluation.paired import compare, holm
+from evaluation.paired import holm
 from findings.claims import CLAIMS, CellRef
 from findings.verdict import (ALPHA, EQUIVALENCE_MARGIN, RULE, claim_verdict, comparison_votes, seeds_agree,
                               widened_confidence, within_margin)
@@ -29,25 +29,25 @@ def _metric(cell: CellRef) -> str:
     return metric_name(cell.test_set, cell.attack, cell.order)
 
 
-def _paired(outcomes: Outcomes, a: CellRef, b: CellRef) -> tuple[list, PairedOverSeeds | None]:
-    """(per seed the McNemar comparison of A and B, for the seeds where both were measured on all images; the
-    comparison over those seeds with each test image one unit, None where there is no such seed)."""
+def _paired(outcomes: Outcomes, a: CellRef, b: CellRef) -> PairedOverSeeds | None:
+    """A against B over the seeds where both were measured on all images, each test image one unit (None where
+    there is no such seed)."""
     seeds = sorted({s for v, s in outcomes if v == a.variant} & {s for v, s in outcomes if v == b.variant})
-    found, rights = [], []
+    ma, mb = _metric(a), _metric(b)
+    rights = []
     for seed in seeds:
         first, second = outcomes[(a.variant, seed)], outcomes[(b.variant, seed)]
-        ma, mb = _metric(a), _metric(b)
         if ma not in first or mb not in second or f"indices:{ma}" in first or f"indices:{mb}" in second:
             continue
-        found.append((seed, compare(first[ma], second[mb])))
-        rights.append((np.asarray(first[ma], dtype=bool).reshape(-1), np.asarray(second[mb], dtype=bool).reshape(-1)))
-    if not found:
-        return found, None
-    if len({right.size for pair in rights for right in pair}) != 1:
-        raise ValueError(f"The seeds measured {a.variant}/{_metric(a)} and {b.variant}/{_metric(b)} on different "
-                         f"numbers of test images: they cannot be paired image by image. Received: "
-                         f"{[(seed, r.n) for seed, r in found]}")
-    return found, paired_over_seeds(np.stack([ra for ra, _ in rights]), np.stack([rb for _, rb in rights]))
+        rights.append((seed, np.asarray(first[ma], dtype=bool).reshape(-1),
+                       np.asarray(second[mb], dtype=bool).reshape(-1)))
+    if not rights:
+        return None
+    if len({right.size for _, *pair in rights for right in pair}) != 1:
+        raise ValueError(f"The seeds measured {a.variant}/{ma} and {b.variant}/{mb} on different numbers of test "
+                         f"images: they cannot be paired image by image. Received: "
+                         f"{[(seed, ra.size, rb.size) for seed, ra, rb in rights]}")
+    return paired_over_seeds(np.stack([ra for _, ra, _ in rights]), np.stack([rb for *_, rb in rights]))
 
 
 def thesis_values(thesis: pd.DataFrame, cell: CellRef) -> float:
@@ -70,45 +70,40 @@ def evaluate_claims(outcomes: Outcomes, thesis: pd.DataFrame | None = None) -> t
     thesis = load_thesis() if thesis is None else thesis
     rows, verdicts = [], []
     for claim in CLAIMS.values():
-        measured = []
-        for comparison in claim.comparisons():
-            per_seed, over_seeds = _paired(outcomes, comparison.a, comparison.b)
-            if per_seed:
-                measured.append((comparison, per_seed, over_seeds))
+        measured = [(comparison, test) for comparison in claim.comparisons()
+                    if (test := _paired(outcomes, comparison.a, comparison.b)) is not None]
         k = len(measured)
-        adjusted = holm([test.p_value for *_, test in measured]) if measured else []
-        effects = [100 * test.effect for *_, test in measured]
-        wide = [test.interval(widened_confidence(k)) for *_, test in measured]
-        two_models = [comparison.a.variant != comparison.b.variant for comparison, *_ in measured]
-        seed_effects = [[100 * r.difference for _, r in per_seed] for _, per_seed, _ in measured]
+        adjusted = holm([test.p_value for _, test in measured]) if measured else []
+        effects = [100 * test.effect for _, test in measured]
+        intervals = [test.interval() for _, test in measured]
+        wide = [test.interval(widened_confidence(k)) for _, test in measured]
+        two_models = [comparison.a.variant != comparison.b.variant for comparison, _ in measured]
+        seed_effects = [100 * test.per_seed_effects for _, test in measured]
         agree = [not both or seeds_agree(effect, per_seed)
                  for both, effect, per_seed in zip(two_models, effects, seed_effects)]
         # two trained models over several seeds: their difference must also clear the seeds' spread
-        models = [with_seed_spread(effect, per_seed, *test.interval()) if both and len(per_seed) > 1
+        models = [with_seed_spread(effect, per_seed, *interval) if both and len(per_seed) > 1
                   else (math.nan, math.nan)
-                  for both, effect, per_seed, (*_, test) in zip(two_models, effects, seed_effects, measured)]
+                  for both, effect, per_seed, interval in zip(two_models, effects, seed_effects, intervals)]
         clears = [math.isnan(low) or low > 0 or high < 0 for low, high in models]
         votes = comparison_votes(claim.kind, effects, [w[0] for w in wide], [w[1] for w in wide], adjusted,
                                  [agreed and cleared for agreed, cleared in zip(agree, clears)])
         within = [within_margin(low, high) for low, high in wide]
-        for (comparison, per_seed, test), effect, adjusted_p, vote, agreed, inside, widened, spread, cleared in zip(
-                measured, effects, adjusted, votes, agree, within, wide, models, clears):
-            b, c, n, p, (wide_low, wide_high) = test.b, test.c, test.images, test.p_value, widened
-            low, high = test.interval()
-            differences = [100 * r.difference for _, r in per_seed]
+        for i, (comparison, test) in enumerate(measured):
+            (low, high), (wide_low, wide_high), differences = intervals[i], wide[i], seed_effects[i]
             thesis_a, thesis_b = thesis_values(thesis, comparison.a), thesis_values(thesis, comparison.b)
             rows.append({"claim": claim.name, "comparison": comparison.label, "a": _metric(comparison.a),
                          "a_variant": comparison.a.variant, "a_test_set": comparison.a.test_set,
                          "b": _metric(comparison.b), "b_variant": comparison.b.variant,
-                         "b_test_set": comparison.b.test_set, "seeds": len(per_seed), "n": n,
-                         "b_right_a_wrong": c, "a_right_b_wrong": b, "effect_pp": effect, "ci95_low": low,
-                         "ci95_high": high, "ci_wide_low": wide_low, "ci_wide_high": wide_high,
+                         "b_test_set": comparison.b.test_set, "seeds": test.seeds, "n": test.images,
+                         "b_right_a_wrong": test.c, "a_right_b_wrong": test.b, "effect_pp": effects[i],
+                         "ci95_low": low, "ci95_high": high, "ci_wide_low": wide_low, "ci_wide_high": wide_high,
                          "seed_mean_pp": float(np.mean(differences)),
                          "seed_std_pp": float(np.std(differences, ddof=1)) if len(differences) > 1 else float("nan"),
-                         "per_seed_pp": ",".join(f"{d:+.1f}" for d in differences), "p": p, "p_holm": adjusted_p,
-                         "vote": vote, "seeds_agree": agreed, "ci95_models_low": spread[0],
-                         "ci95_models_high": spread[1], "clears_seed_spread": cleared,
-                         "within_margin": inside, "thesis_a": thesis_a,
+                         "per_seed_pp": ",".join(f"{d:+.1f}" for d in differences), "p": test.p_value,
+                         "p_holm": adjusted[i], "vote": votes[i], "seeds_agree": agree[i],
+                         "ci95_models_low": models[i][0], "ci95_models_high": models[i][1],
+                         "clears_seed_spread": clears[i], "within_margin": within[i], "thesis_a": thesis_a,
                          "thesis_b": thesis_b, "thesis_effect_pp": thesis_b - thesis_a})
         verdicts.append({"claim": claim.name, "statement": claim.statement, "source": claim.source,
                          "kind": claim.kind, "comparisons": k, "for": votes.count("for"),

@@ -23,22 +23,27 @@ def coverage_lines(cells: pd.DataFrame, requested: tuple[int, ...] = ()) -> list
     every ``requested`` seed with none; with an incomplete seed, a note that cells mix seed counts."""
     labels = model_labels()
     lines = []
-    evaluated = {int(seed): set(group["variant"]) for seed, group in cells.groupby("seed", sort=True)}
+    evaluated = _evaluated(cells)
     for seed in sorted(set(evaluated) | set(requested)):
         present = evaluated.get(seed, set())
         done = [label for variant, label in labels.items() if variant in present]
         missing = [label for variant, label in labels.items() if variant not in present]
         lines.append(f"- Seed {seed}: {len(done)} of {len(labels)} models evaluated"
                      + (f"; not evaluated: {', '.join(missing)}." if missing else "."))
-    if len(incomplete_seeds(cells, requested)) and len(evaluated) > 1:
+    if incomplete_seeds(cells, requested) and len(evaluated) > 1:
         lines.append("- Not every seed has every model: a cell's mean is over the seeds that measured it (the "
                      "tables give each cell's count), so cells of different models can rest on different seeds.")
     return ["Models evaluated:", "", *lines, ""] if lines else []
 
 
+def _evaluated(cells: pd.DataFrame) -> dict[int, set[str]]:
+    """Seed -> the variants it has evaluated."""
+    return {int(seed): set(group["variant"]) for seed, group in cells.groupby("seed", sort=True)}
+
+
 def incomplete_seeds(cells: pd.DataFrame, requested: tuple[int, ...] = ()) -> list[int]:
     """The seeds (evaluated, or ``requested``) that lack some model another seed evaluated, or every model."""
-    evaluated = {int(seed): set(group["variant"]) for seed, group in cells.groupby("seed", sort=True)}
+    evaluated = _evaluated(cells)
     every = set().union(*evaluated.values()) if evaluated else set()
     return [seed for seed in sorted(set(evaluated) | set(requested)) if not every or evaluated.get(seed, set()) < every]
 

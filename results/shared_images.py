@@ -35,25 +35,14 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
-from evaluation.statistics import Z95
-
-
-def wilson_of_fraction(p: float, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion ``p`` on ``n`` observations (``p`` need not be a whole count
-    over ``n``: a mean over seeds); the same as :func:`evaluation.statistics.wilson_interval` for p = correct / n."""
-    if not 0.0 <= p <= 1.0 or n < 1:
-        raise ValueError(f"Need 0 <= p <= 1 and n >= 1. Received: p={p}, n={n}")
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+from evaluation.statistics import wilson_interval
 
 
 def images_interval(mean: float, n_images: int) -> tuple[float, float]:
     """The Wilson interval of accuracy ``mean`` (a fraction) on ``n_images`` distinct test images: the test
     images' noise, each image once however many seeds measured it (conservative: it takes the seeds'
-    outcomes on an image to be the same)."""
-    return wilson_of_fraction(mean, int(n_images))
+    outcomes on an image to be the same). A mean over seeds need not be a whole count of ``n_images``."""
+    return wilson_interval(mean * n_images, n_images)
 
 
 def cell_interval(accuracies: Sequence[float], n_images: int | None) -> tuple[float, float]:
@@ -129,17 +118,37 @@ def paired_interval_over_seeds(differences: np.ndarray, confidence: float = 0.95
 
 @dataclass(frozen=True)
 class PairedOverSeeds:
-    images: int  # distinct test images
-    seeds: int
-    b: int  # (image, seed) pairs right under A, wrong under B, summed over seeds (descriptive)
-    c: int  # wrong under A, right under B
+    differences: np.ndarray  # (seeds, images): B right minus A right, -1, 0 or +1
     p_value: float  # exact sign-flip test over images (McNemar's exact test for one seed)
-    differences: np.ndarray  # (seeds, images): B right minus A right
+
+    @property
+    def seeds(self) -> int:
+        return int(self.differences.shape[0])
+
+    @property
+    def images(self) -> int:
+        """Distinct test images."""
+        return int(self.differences.shape[1])
+
+    @property
+    def b(self) -> int:
+        """(image, seed) pairs right under A, wrong under B, summed over seeds (descriptive)."""
+        return int((self.differences < 0).sum())
+
+    @property
+    def c(self) -> int:
+        """(image, seed) pairs wrong under A, right under B."""
+        return int((self.differences > 0).sum())
 
     @property
     def effect(self) -> float:
         """Accuracy of B minus accuracy of A (a fraction), averaged over seeds."""
         return float(self.differences.mean())
+
+    @property
+    def per_seed_effects(self) -> np.ndarray:
+        """Each seed's accuracy of B minus accuracy of A (fractions)."""
+        return self.differences.mean(axis=1)
 
     def interval(self, confidence: float = 0.95) -> tuple[float, float]:
         return paired_interval_over_seeds(self.differences, confidence)
@@ -154,5 +163,4 @@ def paired_over_seeds(right_a: np.ndarray, right_b: np.ndarray) -> PairedOverSee
         raise ValueError(f"Paired outcomes must cover the same seeds and images. Received: shapes {a.shape} and "
                          f"{b.shape}")
     differences = b.astype(np.int64) - a.astype(np.int64)
-    return PairedOverSeeds(images=a.shape[1], seeds=a.shape[0], b=int((a & ~b).sum()), c=int((~a & b).sum()),
-                           p_value=sign_flip_p(differences.sum(axis=0)), differences=differences)
+    return PairedOverSeeds(differences, sign_flip_p(differences.sum(axis=0)))
