@@ -53,7 +53,7 @@ def report(profile: str = "thesis", output: str = "reports", data: str | None = 
         stage_runs = results.collect_stage_runs(uri, experiment, profile)
         stages = results.of_seeds(results.stage_times(stage_runs), chosen)
         processors = results.of_seeds(results.processor_table(stage_runs), chosen)
-        outcomes = results.outcomes_of_seeds(results.collect_outcomes(uri, experiment, profile=profile), chosen)
+        outcomes = results.collect_outcomes(uri, experiment, profile=profile, seeds=chosen)
         masking = results.masking_flags(cells, curves, outcomes)
         written = results.write_report(cells, folder, curves=curves, overlap=overlap, stages=stages,
                                        masking=masking, processors=processors, seeds=chosen)

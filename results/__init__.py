@@ -5,8 +5,8 @@
     results.write_report(cells, folder)                          # Markdown, CSV, LaTeX, PNG
 """
 
-from results.collect import (collect, collect_curves, collect_outcomes, collect_overlap, newest_evaluate_runs,
-                             of_seeds, outcomes_of_seeds)
+from results.collect import (check_same_test_images, collect, collect_curves, collect_outcomes, collect_overlap,
+                             newest_evaluate_runs, of_seeds)
 from results.fidelity import compared_cells, fidelity_figure, fidelity_summary
 from results.figures import bar_figure, curve_figure, heatmap_gallery
 from results.masking import masking_flags
@@ -23,6 +23,7 @@ __all__ = [
     "THESIS_FILE",
     "bar_figure",
     "cell_summary",
+    "check_same_test_images",
     "collect",
     "collect_curves",
     "collect_outcomes",
@@ -33,7 +34,6 @@ __all__ = [
     "processor_lines",
     "processor_table",
     "of_seeds",
-    "outcomes_of_seeds",
     "size_table",
     "unbounded_attacks",
     "collect_stage_runs",

@@ -129,17 +129,42 @@ def _counts(client: mlflow.MlflowClient, run_id: str) -> dict:
 
 
 def collect_outcomes(tracking_uri: str | None = None, experiment: str = "pixel-importance",
-                     profile: str | None = None) -> dict[tuple[str, int], dict[str, np.ndarray]]:
+                     profile: str | None = None,
+                     seeds: tuple[int, ...] = ()) -> dict[tuple[str, int], dict[str, np.ndarray]]:
     """(variant, seed) -> ``outcomes.npz`` (metric -> per-image "correct") of the evaluate run :func:`collect`
-    keeps (none for a kept run without it: never an older run's)."""
+    keeps (none for a kept run without it: never an older run's), of the chosen ``seeds`` (all when none is
+    chosen); raises if those runs scored different test images (:func:`check_same_test_images`)."""
     client, runs = finished_runs(tracking_uri, experiment, profile)
+    kept = [run for run in newest_evaluate_runs(runs) if not seeds or _key(run)[1] in seeds]
+    check_same_test_images(kept)
     found: dict[tuple[str, int], dict[str, np.ndarray]] = {}
-    for run in newest_evaluate_runs(runs):
+    for run in kept:
         try:
             found[_key(run)] = tracking.load_arrays(run.info.run_id, "outcomes.npz", tracking_uri=client.tracking_uri)
         except Exception:  # noqa: BLE001 - runs from before outcomes were logged
             continue
     return found
+
+
+# The parameters that fix which test images an evaluate run scored (what pairs image j across seeds).
+TEST_IMAGE_PARAMS = ("data_fingerprint", "classes", "images_per_class", "train_per_class", "data_seed")
+
+
+def check_same_test_images(runs: list) -> None:
+    """Raise if ``runs`` (evaluate runs) scored different test images: their per-image outcomes are paired image
+    by image across seeds, which only means something on one data selection. A parameter a run did not log
+    (older runs) agrees with any value."""
+    for name in TEST_IMAGE_PARAMS:
+        values: dict[str, list] = {}
+        for run in runs:
+            value = run.data.params.get(name)
+            if value is not None:
+                values.setdefault(value, []).append(_key(run))
+        if len(values) > 1:
+            raise ValueError(f"The evaluate runs were tested on different images ({name} differs), so their "
+                             f"per-image outcomes cannot be paired across seeds; report seeds of one data "
+                             f"selection (--seeds) or keep each selection in its own experiment. "
+                             f"Received: {name}={ {value: sorted(keys) for value, keys in values.items()} }")
 
 
 def collect_overlap(tracking_uri: str | None = None, experiment: str = "pixel-importance",
@@ -179,9 +204,3 @@ def of_seeds(frame: pd.DataFrame, seeds: tuple[int, ...]) -> pd.DataFrame:
     if not seeds or frame.empty:
         return frame
     return frame[frame["seed"].astype(int).isin(seeds)].reset_index(drop=True)
-
-
-def outcomes_of_seeds(outcomes: dict, seeds: tuple[int, ...]) -> dict:
-    """(variant, seed) -> outcomes (:func:`collect_outcomes`) of the chosen ``seeds``; all of them when none is
-    chosen."""
-    return {key: value for key, value in outcomes.items() if not seeds or int(key[1]) in seeds}

@@ -97,6 +97,23 @@ def test_cells_curves_and_outcomes_read_the_same_newest_run_per_model_and_seed()
     assert [r.info.run_id for r in kept] == ["none-3-quick", "lrp-3"]
 
 
+def test_outcomes_are_paired_across_seeds_only_on_the_same_test_images():
+    from types import SimpleNamespace
+
+    def run(variant, seed, **params):
+        return SimpleNamespace(data=SimpleNamespace(tags={"variant": variant}, params={"seed": str(seed), **params}))
+
+    same = [run("none", 0, data_seed="0", data_fingerprint="f"), run("none", 1, data_seed="0", data_fingerprint="f"),
+            run("pgd", 2)]  # a run from before these parameters were logged agrees with any value
+    results.check_same_test_images(same)
+    with pytest.raises(ValueError, match=r"data_seed differs.*Received: data_seed=\{'0': \[\('none', 0\)\], "
+                                         r"'3': \[\('none', 1\), \('pgd', 1\)\]\}"):
+        results.check_same_test_images([run("none", 0, data_seed="0"), run("none", 1, data_seed="3"),
+                                        run("pgd", 1, data_seed="3")])
+    with pytest.raises(ValueError, match="images_per_class differs"):
+        results.check_same_test_images([run("none", 0, images_per_class="500"), run("none", 1, images_per_class="50")])
+
+
 def test_the_unbounded_attacks_are_those_without_a_budget():
     cells = _cells([_row("none", "original", a, o, 50) for a, o in
                     (("none", "none"), ("fgsm", "before"), ("newtonfool", "before"), ("pgd", "adaptive"))])
@@ -373,9 +390,10 @@ def test_report_of_chosen_seeds(quick_store, tmp_path):
     frame = pd.DataFrame({"seed": [0, 1, 2, 1], "value": [1, 2, 3, 4]})
     assert list(results.of_seeds(frame, (1,))["value"]) == [2, 4]
     assert list(results.of_seeds(frame, (0, 2))["value"]) == [1, 3] and results.of_seeds(frame, ()) is frame
-    outcomes = {("none", 0): {"a": 1}, ("none", 1): {"a": 2}, ("lrp_eps", 1): {"a": 3}}
-    assert results.outcomes_of_seeds(outcomes, (1,)) == {("none", 1): {"a": 2}, ("lrp_eps", 1): {"a": 3}}
-    assert results.outcomes_of_seeds(outcomes, ()) == outcomes
+    every = results.collect_outcomes(quick_store["uri"], profile="quick")
+    assert {seed for _, seed in every} == {0} and results.collect_outcomes(quick_store["uri"], profile="quick",
+                                                                           seeds=(1,)) == {}
+    assert results.collect_outcomes(quick_store["uri"], profile="quick", seeds=(0,)).keys() == every.keys()
     result = run_command([sys.executable, REPO / "report.py", "--profile", "quick", "--output", tmp_path,
                           "--seeds", "1"], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": quick_store["uri"]})
     assert result.returncode == 2  # the quick store has seed 0 only
