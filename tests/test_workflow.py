@@ -202,10 +202,14 @@ def test_quick_reproduce_logs_perturbation_sizes_and_robustness_curves(quick_sto
     quick = profiles.resolve("quick")
     budgets = evaluation.parse_curve_eps(quick["curve_eps"])
     mlflow.set_tracking_uri(quick_store["uri"])
+    square_sizes = []
     for run in [r for r in _step_runs(quick_store["uri"]) if r.data.tags["step"] == "evaluate"]:
         metrics = run.data.metrics
         assert 0 < metrics["linf/original/fgsm/before"] <= quick["fgsm_eps"] + 1e-6
-        assert 0 < metrics["linf/original/square/adaptive"] <= quick["square_eps"] + 1e-6
+        # Square leaves an image it does not need to move (one the model already gets wrong) as it is, so a
+        # weak quick model's median may be 0; it never exceeds the budget
+        square_sizes.append(metrics["linf/original/square/adaptive"])
+        assert 0 <= square_sizes[-1] <= quick["square_eps"] + 1e-6
         assert metrics["l2/lrp_eps/newtonfool/after"] > 0 and "l2/original/none" not in metrics
         own = defense.variant(run.data.tags["variant"]).name
         curves = tracking.load_table(run.info.run_id, "curves.json")
@@ -218,6 +222,7 @@ def test_quick_reproduce_logs_perturbation_sizes_and_robustness_curves(quick_sto
             assert pgd[max(budgets)] < pgd[0]
             if test_set == "original":  # undefended: adaptive PGD is plain PGD, and 16/255 breaks these models
                 assert pgd[max(budgets)] <= 0.10
+    assert max(square_sizes) > 0
     cells = results.collect(quick_store["uri"], profile="quick")  # each attacked cell with its logged budget
     budget = {"fgsm": quick["fgsm_eps"], "pgd": quick["pgd_eps"], "pgd_transfer": quick["pgd_eps"],
               "square": quick["square_eps"]}
