@@ -8,9 +8,8 @@ Recipes are compared on validation images held out from the thesis' 400
 training images per class (``--val-per-class``, drawn with a fixed seed):
 the test images choose nothing. Prints, as JSON: training and validation
 accuracy of the last epoch's weights before and after the BatchNorm
-statistics are re-estimated (on the training images in their stored order,
-class by class, as the pipeline does, and in a seeded shuffled order, the
-order of the training batches), the seconds per training epoch (the median
+statistics are re-estimated (on the training images in a seeded shuffled
+order, as the pipeline does, and in their stored order, class by class), the seconds per training epoch (the median
 of the epochs after the first, which also builds and traces the model), and
 their ratio to one gradient pass (a heatmap; the median of three) over the
 same images, measured in the same run. ``--test`` adds the test-image accuracy of this one model, for the
@@ -98,11 +97,10 @@ def main() -> dict:
               "before_recalibration": {"train": accuracy(x_fit, y_fit), "val": accuracy(x_val, y_val)}}
     if args.recalibrate_bn:
         trained = model.get_weights()
-        classifiers.recalibrate_batchnorm(model, x_fit)  # class by class, as the pipeline passes them
+        classifiers.recalibrate_batchnorm(model, x_fit, seed=None)  # class by class, in the stored order
         result["after_recalibration"] = {"train": accuracy(x_fit, y_fit), "val": accuracy(x_val, y_val)}
         model.set_weights(trained)
-        order = np.random.default_rng(args.seed).permutation(len(x_fit))
-        classifiers.recalibrate_batchnorm(model, x_fit[order])  # batches mixed like the training batches
+        classifiers.recalibrate_batchnorm(model, x_fit, seed=args.seed)  # shuffled, as the pipeline does
         result["after_recalibration_shuffled"] = {"train": accuracy(x_fit, y_fit), "val": accuracy(x_val, y_val)}
     if args.test:
         result["test_accuracy_record_only"] = accuracy(split.x_test, split.y_test)

@@ -14,7 +14,15 @@ from classifiers.architectures import (
     resnet50,
     small_cnn,
 )
-from classifiers.recipe import OPTIMIZERS, SCHEDULES, Recipe, augment_batch, recalibrate_batchnorm, training_batches
+from classifiers.recipe import (
+    OPTIMIZERS,
+    SCHEDULES,
+    Recipe,
+    augment_batch,
+    recalibrate_batchnorm,
+    steps_per_epoch,
+    training_batches,
+)
 from classifiers.training import (
     compile_classifier,
     make_deterministic,
@@ -29,6 +37,7 @@ __all__ = [
     "SCHEDULES",
     "augment_batch",
     "recalibrate_batchnorm",
+    "steps_per_epoch",
     "training_batches",
     "ARCHITECTURES",
     "WEIGHTS",

@@ -21,6 +21,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import asdict, dataclass
 
 import keras
@@ -110,9 +112,15 @@ def augment_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
 
 
 def training_batches(x: np.ndarray, y: np.ndarray, recipe: Recipe, seed: int) -> tf.data.Dataset:
-    """Shuffled (seeded, every epoch anew) batches, augmented when the recipe says so."""
+    """Every epoch's batches in one stream (``recipe.epochs`` passes, each shuffled anew, seeded), augmented
+    when the recipe says so; fit it with ``steps_per_epoch=steps_per_epoch(len(x), recipe)``.
+
+    The augmentation draws of batch k are seeded by (seed, k), k counting on across epochs, so no two
+    batches of the run share their draws.
+    """
     dataset = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y))
     dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(recipe.batch_size)
+    dataset = dataset.repeat(recipe.epochs)
     if recipe.augment:
         counter = tf.data.Dataset.counter()
         dataset = tf.data.Dataset.zip((dataset, counter)).map(
@@ -120,13 +128,24 @@ def training_batches(x: np.ndarray, y: np.ndarray, recipe: Recipe, seed: int) ->
     return dataset.prefetch(1)
 
 
-def recalibrate_batchnorm(model: keras.Model, images: np.ndarray, batch_size: int = 128) -> int:
+def steps_per_epoch(images: int, recipe: Recipe) -> int:
+    """Batches in one pass over ``images`` training images (the last one may be smaller)."""
+    return math.ceil(images / recipe.batch_size)
+
+
+def recalibrate_batchnorm(model: keras.Model, images: np.ndarray, batch_size: int = 128, seed: int | None = 0) -> int:
     """Re-estimate every BatchNorm layer's moving mean and variance on ``images``; returns the layer count.
 
     Each layer's statistics become the average over the batches of its batch
     statistics, with the model run in training mode batch by batch (eagerly,
-    so the per-batch momentum applies). Weights are unchanged.
+    so the per-batch momentum applies). Weights are unchanged. The images are
+    taken in a shuffled order (seeded by ``seed``; ``None``: as given), so that
+    each batch's variance holds the variance between classes too, as the
+    training batches' did: batches of one class each would average to their
+    within-class variance only.
     """
+    if seed is not None:
+        images = np.asarray(images)[np.random.default_rng(seed).permutation(len(images))]
     layers = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
     if not layers:
         return 0

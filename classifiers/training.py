@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import weakref
 from typing import Callable, Sequence
 
@@ -10,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from classifiers.recipe import Recipe, optimizer, recalibrate_batchnorm, training_batches
+from classifiers.recipe import Recipe, optimizer, recalibrate_batchnorm, steps_per_epoch, training_batches
 
 
 def make_deterministic(seed: int) -> None:
@@ -52,13 +51,13 @@ def train(
         raise ValueError(f"x_train and y_train must hold the same, non-zero number of images. "
                          f"Received: {len(x_train)} images, {len(y_train)} labels")
     num_classes = int(model.outputs[0].shape[-1])
-    steps_per_epoch = math.ceil(len(x_train) / recipe.batch_size)
-    compile_classifier(model, recipe, steps_per_epoch)
+    steps = steps_per_epoch(len(x_train), recipe)
+    compile_classifier(model, recipe, steps)
     onehot = np.eye(num_classes, dtype=np.float32)[y_train]
-    history = model.fit(training_batches(x_train, onehot, recipe, seed), epochs=recipe.epochs, shuffle=False,
-                        callbacks=list(callbacks), verbose=verbose)
+    history = model.fit(training_batches(x_train, onehot, recipe, seed), epochs=recipe.epochs, steps_per_epoch=steps,
+                        shuffle=False, callbacks=list(callbacks), verbose=verbose)
     if recipe.recalibrate_bn:
-        recalibrate_batchnorm(model, x_train, batch_size=max(recipe.batch_size, 128))
+        recalibrate_batchnorm(model, x_train, batch_size=max(recipe.batch_size, 128), seed=seed)
     return history
 
 

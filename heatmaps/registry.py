@@ -33,6 +33,7 @@ class Method:
     thesis_table: str | None = None  # the thesis' table of the model trained on this method's images
     profile_keys: Mapping[str, str] = field(default_factory=dict)  # parameter -> profile setting
     control: bool = False  # a control (not a heatmap method of the thesis): shown as beyond the thesis
+    may_be_zero: tuple[str, ...] = ()  # parameters that may be 0 (seeds); every other number must be positive
 
 
 METHODS: dict[str, Method] = {}
@@ -56,7 +57,8 @@ for _method in (
     Method("pgd", pgd, dict(PGD_DEFAULTS), "|delta| of an untargeted PGD perturbation",
            label="PGD", colour="#1f77b4", thesis_table="4.5"),
     Method("random", random_heatmap, {"seed": 1}, "a seeded pseudo-random score per value: a random 15% kept",
-           label="Random (control)", colour="#9467bd", profile_keys={"seed": "random_heatmap_seed"}, control=True),
+           label="Random (control)", colour="#9467bd", profile_keys={"seed": "random_heatmap_seed"}, control=True,
+           may_be_zero=("seed",)),
 ):
     register(_method)
 
@@ -70,9 +72,10 @@ def get(name: str) -> Method:
 def resolve_params(name: str, params: Mapping[str, object]) -> dict:
     """The method's defaults overridden by ``params``, converted to the defaults' types.
 
-    Unknown keys, and numbers that are not positive (or not whole where the
-    default is an int), raise ``ValueError`` naming the value; the builder
-    checks the rest (e.g. PGD's norm).
+    Unknown keys, and numbers that are not positive (or negative, for the
+    record's ``may_be_zero`` parameters), or not whole where the default is an
+    int, raise ``ValueError`` naming the value; the builder checks the rest
+    (e.g. PGD's norm).
     """
     method = get(name)
     unknown = sorted(set(params) - set(method.defaults))
@@ -81,11 +84,11 @@ def resolve_params(name: str, params: Mapping[str, object]) -> dict:
             f"Unknown parameter(s) {unknown} for heatmap method '{name}'. "
             f"Expected a subset of {sorted(method.defaults)}. Received: {dict(params)}"
         )
-    return {key: _converted(name, key, params[key], default) if key in params else default
+    return {key: _converted(method, key, params[key], default) if key in params else default
             for key, default in method.defaults.items()}
 
 
-def _converted(method: str, key: str, value, default):
+def _converted(method: Method, key: str, value, default):
     if isinstance(default, str):
         return str(value)
     try:
@@ -93,7 +96,9 @@ def _converted(method: str, key: str, value, default):
     except (TypeError, ValueError):
         number = float("nan")
     whole = isinstance(default, int) and not isinstance(default, bool)
-    if isinstance(value, bool) or not math.isfinite(number) or number <= 0 or (whole and number != int(number)):
-        kind = "a positive integer" if whole else "a positive number"
-        raise ValueError(f"Heatmap method '{method}' parameter {key} must be {kind}. Received: {key}={value!r}")
+    lowest_ok = 0 if key in method.may_be_zero else math.nextafter(0, 1)
+    if isinstance(value, bool) or not math.isfinite(number) or number < lowest_ok or (whole and number != int(number)):
+        sign = "a non-negative" if key in method.may_be_zero else "a positive"
+        kind = f"{sign} integer" if whole else f"{sign} number"
+        raise ValueError(f"Heatmap method '{method.name}' parameter {key} must be {kind}. Received: {key}={value!r}")
     return int(number) if whole else number

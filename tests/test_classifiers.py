@@ -87,13 +87,24 @@ def test_augmentation_changes_the_images_but_not_the_labels():
     np.testing.assert_array_equal(again[0], images)  # seeded
 
 
+def test_every_epoch_draws_new_augmentations():
+    """One image, one batch per epoch: the same batch every epoch but for its augmentation draws."""
+    x = np.random.default_rng(6).random((1, 32, 32, 3)).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[[1]]
+    recipe = classifiers.Recipe(epochs=12, batch_size=1, augment=True)
+    batches = list(classifiers.training_batches(x, y, recipe, seed=2).as_numpy_iterator())
+    assert len(batches) == 12 == recipe.epochs * classifiers.steps_per_epoch(len(x), recipe)
+    distinct = {bytes(images) for images, _ in batches}
+    assert len(distinct) >= 6  # 162 crops-and-flips to draw from; a draw repeated each epoch gives 1
+
+
 def test_recalibrated_batchnorm_statistics_are_the_training_set_statistics():
     keras.utils.set_random_seed(0)
     inputs = keras.Input((32, 32, 3))
     normalised = keras.layers.BatchNormalization(momentum=0.99, name="bn")(inputs)
     model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(normalised)))
     x = np.random.default_rng(4).normal(3.0, 2.0, (96, 32, 32, 3)).astype(np.float32)
-    assert classifiers.recalibrate_batchnorm(model, x, batch_size=32) == 1
+    assert classifiers.recalibrate_batchnorm(model, x, batch_size=32, seed=None) == 1
     layer = model.get_layer("bn")
     np.testing.assert_allclose(layer.moving_mean.numpy(), x.mean(axis=(0, 1, 2)), rtol=1e-5)
     batch_variances = np.mean([x[i:i + 32].var(axis=(0, 1, 2)) for i in range(0, 96, 32)], axis=0)
@@ -101,6 +112,24 @@ def test_recalibrated_batchnorm_statistics_are_the_training_set_statistics():
     assert layer.momentum == 0.99  # restored
     classifiers.recalibrate_batchnorm(model, x, batch_size=96)  # one batch: exactly the set's variance
     np.testing.assert_allclose(layer.moving_variance.numpy(), x.var(axis=(0, 1, 2)), rtol=1e-4)
+
+
+def test_recalibration_shuffles_so_batches_hold_the_variance_between_classes():
+    """Images stored class by class: batches in that order see one class each and miss the spread between them."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1))
+    normalised = keras.layers.BatchNormalization(name="bn")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(normalised)))
+    rng = np.random.default_rng(7)
+    x = np.concatenate([rng.normal(mean, 1.0, (64, 8, 8, 1)) for mean in (-2.0, 0.0, 2.0)]).astype(np.float32)
+    variance = x.var()  # 1 within each class + 8/3 between them
+    classifiers.recalibrate_batchnorm(model, x, batch_size=32, seed=None)
+    in_class_order = float(model.get_layer("bn").moving_variance.numpy()[0])
+    classifiers.recalibrate_batchnorm(model, x, batch_size=32, seed=3)
+    shuffled = float(model.get_layer("bn").moving_variance.numpy()[0])
+    assert abs(in_class_order - 1.0) < 0.1  # within-class only
+    assert abs(shuffled - variance) < 0.1 * variance < abs(in_class_order - variance)
+    np.testing.assert_allclose(model.get_layer("bn").moving_mean.numpy(), [x.mean()], atol=1e-5)  # order-free
 
 
 def test_fit_sees_only_the_training_images(monkeypatch):

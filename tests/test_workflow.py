@@ -26,6 +26,8 @@ STEPS = ("train", "heatmaps", "overlap", "attack", "evaluate")
     ({"sigma": "0"}, "Received: sigma='0'"),
     ({"fgsm_eps": "-1"}, "Setting fgsm_eps (fgsm's eps): eps must be a positive, finite number. Received: eps='-1'"),
     ({"lrp_epsilon": "abc"}, "Setting lrp_epsilon (lrp_eps's epsilon)"),
+    ({"lrp_epsilon": "0"}, "parameter epsilon must be a positive number. Received: epsilon='0'"),
+    ({"random_heatmap_seed": "-1"}, "parameter seed must be a non-negative integer. Received: seed='-1'"),
     ({"newtonfool_max_iter": "2.5"}, "Received: max_iter='2.5'"),
     ({"keep_fraction": "1.5"}, "keep_fraction='1.5'"),
     ({"keep_fraction": "nan"}, "keep_fraction='nan'"),
@@ -116,6 +118,7 @@ def test_registry_parameters_are_profile_settings():
     with pytest.raises(ValueError, match="Received: label_source='guess'"):
         profiles.resolve("thesis", {"fgsm_labels": "guess"})
     assert profiles.heatmap_params(profiles.resolve("quick", {"lrp_epsilon": "0.25"}), "lrp_eps") == {"epsilon": 0.25}
+    assert profiles.heatmap_params(profiles.resolve("quick", {"random_heatmap_seed": "0"}), "random") == {"seed": 0}
 
 
 def test_metric_names_round_trip():
