@@ -96,12 +96,21 @@ def optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimize
                                 weight_decay=recipe.weight_decay or None)
 
 
+def augmentation_seeds(seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The crop offsets' and the flips' seeds for a batch seeded ``seed`` = (training seed, batch number): two
+    streams split from it (``seed + 1`` for the flips would be the crops' stream of the next training seed one
+    batch later)."""
+    offset_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
+    return offset_seed, flip_seed
+
+
 def augment_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """Reflect-pad by 4, crop back at a random offset, flip left-right at random: one seeded draw per image."""
     shape = tf.shape(images)
     padded = tf.pad(images, [[0, 0], [PAD, PAD], [PAD, PAD], [0, 0]], mode="REFLECT")
-    offsets = tf.random.stateless_uniform((shape[0], 2), seed, 0, 2 * PAD + 1, dtype=tf.int32)
-    flips = tf.random.stateless_uniform((shape[0],), seed + 1, 0, 2, dtype=tf.int32)
+    offset_seed, flip_seed = augmentation_seeds(seed)
+    offsets = tf.random.stateless_uniform((shape[0], 2), offset_seed, 0, 2 * PAD + 1, dtype=tf.int32)
+    flips = tf.random.stateless_uniform((shape[0],), flip_seed, 0, 2, dtype=tf.int32)
 
     def one(args):
         image, offset, flip = args

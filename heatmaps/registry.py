@@ -18,6 +18,7 @@ from typing import Callable, Mapping
 from heatmaps.gradient import gradient, input_x_gradient
 from heatmaps.lrp_epsilon import DEFAULT_EPSILON, lrp_epsilon
 from heatmaps.pgd import DEFAULTS as PGD_DEFAULTS
+from heatmaps.pgd import NORMS as PGD_NORMS
 from heatmaps.pgd import pgd
 from heatmaps.random_scores import random_heatmap
 
@@ -34,6 +35,7 @@ class Method:
     profile_keys: Mapping[str, str] = field(default_factory=dict)  # parameter -> profile setting
     control: bool = False  # a control (not a heatmap method of the thesis): shown as beyond the thesis
     may_be_zero: tuple[str, ...] = ()  # parameters that may be 0 (seeds); every other number must be positive
+    choices: Mapping[str, tuple] = field(default_factory=dict)  # a text parameter -> the values it may take
 
 
 METHODS: dict[str, Method] = {}
@@ -55,7 +57,10 @@ for _method in (
     Method("lrp_eps", lrp_epsilon, {"epsilon": DEFAULT_EPSILON}, "LRP epsilon rule at every layer, BatchNorm folded",
            label="LRP-eps", colour="#2ca02c", thesis_table="4.4", profile_keys={"epsilon": "lrp_epsilon"}),
     Method("pgd", pgd, dict(PGD_DEFAULTS), "|delta| of an untargeted PGD perturbation",
-           label="PGD", colour="#1f77b4", thesis_table="4.5"),
+           label="PGD", colour="#1f77b4", thesis_table="4.5",
+           profile_keys={"norm": "pgd_heatmap_norm", "eps": "pgd_heatmap_eps", "eps_step": "pgd_heatmap_eps_step",
+                         "max_iter": "pgd_heatmap_max_iter"},
+           choices={"norm": PGD_NORMS}),
     Method("random", random_heatmap, {"seed": 1}, "a seeded pseudo-random score per value: a random 15% kept",
            label="Random (control)", colour="#9467bd", profile_keys={"seed": "random_heatmap_seed"}, control=True,
            may_be_zero=("seed",)),
@@ -72,10 +77,10 @@ def get(name: str) -> Method:
 def resolve_params(name: str, params: Mapping[str, object]) -> dict:
     """The method's defaults overridden by ``params``, converted to the defaults' types.
 
-    Unknown keys, and numbers that are not positive (or negative, for the
-    record's ``may_be_zero`` parameters), or not whole where the default is an
-    int, raise ``ValueError`` naming the value; the builder checks the rest
-    (e.g. PGD's norm).
+    Unknown keys, texts outside the record's ``choices``, and numbers that are
+    not positive (or negative, for the record's ``may_be_zero`` parameters),
+    or not whole where the default is an int, raise ``ValueError`` naming the
+    value.
     """
     method = get(name)
     unknown = sorted(set(params) - set(method.defaults))
@@ -90,6 +95,10 @@ def resolve_params(name: str, params: Mapping[str, object]) -> dict:
 
 def _converted(method: Method, key: str, value, default):
     if isinstance(default, str):
+        allowed = method.choices.get(key)
+        if allowed is not None and str(value) not in allowed:
+            raise ValueError(f"Heatmap method '{method.name}' parameter {key} must be one of {list(allowed)}. "
+                             f"Received: {key}={value!r}")
         return str(value)
     try:
         number = float(value)

@@ -5,6 +5,7 @@ import hashlib
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import classifiers
 
@@ -85,6 +86,15 @@ def test_augmentation_changes_the_images_but_not_the_labels():
         assert any(np.array_equal(image, w) or np.array_equal(image, w[:, ::-1]) for w in windows)
     again, = list(classifiers.training_batches(x, y, recipe, seed=1).as_numpy_iterator())
     np.testing.assert_array_equal(again[0], images)  # seeded
+
+
+def test_no_two_batches_of_neighbouring_training_seeds_share_an_augmentation_stream():
+    """Every (training seed, batch) gets its own crop and flip streams: seeding the flips with seed + 1 would
+    give seed s's flips at batch k the crops' stream of seed s + 1 at batch k + 1."""
+    from classifiers.recipe import augmentation_seeds
+    streams = [tuple(int(v) for v in stream.numpy()) for seed in range(4) for step in range(6)
+               for stream in augmentation_seeds(tf.constant([seed, step], tf.int64))]
+    assert len(set(streams)) == len(streams) == 48
 
 
 def test_every_epoch_draws_new_augmentations():

@@ -28,6 +28,8 @@ STEPS = ("train", "heatmaps", "overlap", "attack", "evaluate")
     ({"lrp_epsilon": "abc"}, "Setting lrp_epsilon (lrp_eps's epsilon)"),
     ({"lrp_epsilon": "0"}, "parameter epsilon must be a positive number. Received: epsilon='0'"),
     ({"random_heatmap_seed": "-1"}, "parameter seed must be a non-negative integer. Received: seed='-1'"),
+    ({"pgd_heatmap_norm": "l3"}, "Setting pgd_heatmap_norm (pgd's norm): Heatmap method 'pgd' parameter norm must "
+                                  "be one of ['2', 'inf']. Received: norm='l3'"),
     ({"newtonfool_max_iter": "2.5"}, "Received: max_iter='2.5'"),
     ({"keep_fraction": "1.5"}, "keep_fraction='1.5'"),
     ({"keep_fraction": "nan"}, "keep_fraction='nan'"),
@@ -119,6 +121,8 @@ def test_registry_parameters_are_profile_settings():
         profiles.resolve("thesis", {"fgsm_labels": "guess"})
     assert profiles.heatmap_params(profiles.resolve("quick", {"lrp_epsilon": "0.25"}), "lrp_eps") == {"epsilon": 0.25}
     assert profiles.heatmap_params(profiles.resolve("quick", {"random_heatmap_seed": "0"}), "random") == {"seed": 0}
+    assert profiles.heatmap_params(profiles.resolve("quick", {"pgd_heatmap_norm": "inf", "pgd_heatmap_eps": "0.03"}),
+                                   "pgd") == {"norm": "inf", "eps": 0.03, "eps_step": 0.125, "max_iter": 10}
 
 
 def test_metric_names_round_trip():

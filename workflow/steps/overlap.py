@@ -3,7 +3,7 @@
 For every pair of heatmap methods, the mean intersection-over-union of their
 keep masks on the test images (the explainer's heatmaps, as the defense uses
 them), plus LRP-epsilon at other epsilons (``LRP_SENSITIVITY``) as a
-sensitivity line: at the thesis' epsilon = 1e-7, LRP-epsilon is Input x
+sensitivity line: at epsilon = 1e-7 (iNNvestigate's default; the thesis gives none), LRP-epsilon is Input x
 Gradient in all but rounding, and this table shows it. Artifact ``overlap.json``
 (method_a, method_b, mean_iou, min_iou, images).
 """
