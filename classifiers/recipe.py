@@ -142,7 +142,7 @@ def steps_per_epoch(images: int, recipe: Recipe) -> int:
     return math.ceil(images / recipe.batch_size)
 
 
-def recalibrate_batchnorm(model: keras.Model, images: np.ndarray, batch_size: int = 128, seed: int | None = 0) -> int:
+def recalibrate_batchnorm(model: keras.Model, images: np.ndarray, batch_size: int = 128, *, seed: int | None) -> int:
     """Re-estimate every BatchNorm layer's moving mean and variance on ``images``; returns the layer count.
 
     Each layer's statistics become the average over the batches of its batch

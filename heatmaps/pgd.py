@@ -25,8 +25,13 @@ DEFAULTS = {"norm": "2", "eps": 0.5, "eps_step": 0.125, "max_iter": 10}
 NORMS = ("2", "inf")
 
 
+def normalise_norm(norm) -> str:
+    """"L2", "l2", 2 -> "2"; "Inf", "np.inf" -> "inf" (other values are returned as text, for the check)."""
+    return str(norm).lower().replace("l", "").replace("np.inf", "inf")
+
+
 def check_params(norm, eps, eps_step, max_iter) -> dict:
-    norm = str(norm).lower().replace("l", "").replace("np.inf", "inf")
+    norm = normalise_norm(norm)
     if norm not in NORMS:
         raise ValueError(f"PGD norm must be one of {NORMS}. Received: norm={norm!r}")
     for name, value in (("eps", eps), ("eps_step", eps_step)):

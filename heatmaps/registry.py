@@ -19,6 +19,7 @@ from heatmaps.gradient import gradient, input_x_gradient
 from heatmaps.lrp_epsilon import DEFAULT_EPSILON, lrp_epsilon
 from heatmaps.pgd import DEFAULTS as PGD_DEFAULTS
 from heatmaps.pgd import NORMS as PGD_NORMS
+from heatmaps.pgd import normalise_norm
 from heatmaps.pgd import pgd
 from heatmaps.random_scores import random_heatmap
 
@@ -36,6 +37,7 @@ class Method:
     control: bool = False  # a control (not a heatmap method of the thesis): shown as beyond the thesis
     may_be_zero: tuple[str, ...] = ()  # parameters that may be 0 (seeds); every other number must be positive
     choices: Mapping[str, tuple] = field(default_factory=dict)  # a text parameter -> the values it may take
+    normalise: Mapping[str, Callable] = field(default_factory=dict)  # a text parameter -> its spelling made canonical
 
 
 METHODS: dict[str, Method] = {}
@@ -60,7 +62,7 @@ for _method in (
            label="PGD", colour="#1f77b4", thesis_table="4.5",
            profile_keys={"norm": "pgd_heatmap_norm", "eps": "pgd_heatmap_eps", "eps_step": "pgd_heatmap_eps_step",
                          "max_iter": "pgd_heatmap_max_iter"},
-           choices={"norm": PGD_NORMS}),
+           choices={"norm": PGD_NORMS}, normalise={"norm": normalise_norm}),
     Method("random", random_heatmap, {"seed": 1}, "a seeded pseudo-random score per value: a random 15% kept",
            label="Random (control)", colour="#9467bd", profile_keys={"seed": "random_heatmap_seed"}, control=True,
            may_be_zero=("seed",)),
@@ -95,11 +97,12 @@ def resolve_params(name: str, params: Mapping[str, object]) -> dict:
 
 def _converted(method: Method, key: str, value, default):
     if isinstance(default, str):
+        text = method.normalise.get(key, str)(value)
         allowed = method.choices.get(key)
-        if allowed is not None and str(value) not in allowed:
+        if allowed is not None and text not in allowed:
             raise ValueError(f"Heatmap method '{method.name}' parameter {key} must be one of {list(allowed)}. "
-                             f"Received: {key}={value!r}")
-        return str(value)
+                             f"Received: {key}={str(value)!r}")
+        return text
     try:
         number = float(value)
     except (TypeError, ValueError):

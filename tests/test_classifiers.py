@@ -45,6 +45,8 @@ def test_training_learns_a_separable_task_and_is_deterministic():
 
     for recipe in recipes:
         model, history = run(recipe)
+        assert len(history.history["loss"]) == recipe.epochs  # 8 steps an epoch, 6 epochs: 48 updates, no more
+        assert int(model.optimizer.iterations.numpy()) == recipe.epochs * classifiers.steps_per_epoch(len(x), recipe)
         assert history.history["loss"][-1] < history.history["loss"][0]
         assert (classifiers.predict_labels(model, x) == y).mean() > 0.9
         again, _ = run(recipe)
@@ -120,7 +122,7 @@ def test_recalibrated_batchnorm_statistics_are_the_training_set_statistics():
     batch_variances = np.mean([x[i:i + 32].var(axis=(0, 1, 2)) for i in range(0, 96, 32)], axis=0)
     np.testing.assert_allclose(layer.moving_variance.numpy(), batch_variances, rtol=1e-4)
     assert layer.momentum == 0.99  # restored
-    classifiers.recalibrate_batchnorm(model, x, batch_size=96)  # one batch: exactly the set's variance
+    classifiers.recalibrate_batchnorm(model, x, batch_size=96, seed=0)  # one batch: exactly the set's variance
     np.testing.assert_allclose(layer.moving_variance.numpy(), x.var(axis=(0, 1, 2)), rtol=1e-4)
 
 
@@ -146,16 +148,20 @@ def test_fit_sees_only_the_training_images(monkeypatch):
     seen = {}
 
     def fit(self, data, **kwargs):
-        seen["images"] = np.concatenate([b[0] for b in data.as_numpy_iterator()])
+        seen["batches"] = [b[0] for b in data.as_numpy_iterator()]
         seen["kwargs"] = kwargs
         return keras.callbacks.History()
 
     monkeypatch.setattr(keras.Model, "fit", fit)
     x = np.random.default_rng(5).random((10, 32, 32, 3)).astype(np.float32)
     classifiers.train(classifiers.build("small_cnn", 2, width=4), x, np.arange(10) % 2,
-                      classifiers.Recipe(epochs=1, batch_size=4))
+                      classifiers.Recipe(epochs=2, batch_size=4))
     assert "validation_data" not in seen["kwargs"] and "validation_split" not in seen["kwargs"]
-    assert sorted(map(bytes, seen["images"])) == sorted(map(bytes, x))
+    # one stream of both epochs, 3 batches each (4, 4, 2): fit must be told where an epoch ends
+    assert (seen["kwargs"]["epochs"], seen["kwargs"]["steps_per_epoch"]) == (2, 3)
+    assert [len(b) for b in seen["batches"]] == [4, 4, 2, 4, 4, 2]
+    for epoch in (seen["batches"][:3], seen["batches"][3:]):  # every training image once per epoch, nothing else
+        assert sorted(map(bytes, np.concatenate(epoch))) == sorted(map(bytes, x))
 
 
 def test_unknown_model_is_named():

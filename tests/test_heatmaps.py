@@ -180,5 +180,6 @@ def test_random_control_scores_are_seeded_per_image_uniform_and_ignore_the_model
     # the keep mask is a random 15%: its overlap with a fixed mask is what chance gives (15% of it kept)
     kept = blur.keep_mask(first, 0.15)
     assert abs(kept.mean() - 0.15) < 0.01 and abs(kept[:, :16].mean() - 0.15) < 0.03
-    with pytest.raises(ValueError, match="Received: seed=0"):
-        heatmaps.compute(model, x, "random", seed=0)
+    assert not np.array_equal(first, heatmaps.compute(model, x, "random", seed=0))  # 0 is a seed like any other
+    with pytest.raises(ValueError, match="must be a non-negative integer. Received: seed=-1"):
+        heatmaps.compute(model, x, "random", seed=-1)

@@ -123,6 +123,8 @@ def test_registry_parameters_are_profile_settings():
     assert profiles.heatmap_params(profiles.resolve("quick", {"random_heatmap_seed": "0"}), "random") == {"seed": 0}
     assert profiles.heatmap_params(profiles.resolve("quick", {"pgd_heatmap_norm": "inf", "pgd_heatmap_eps": "0.03"}),
                                    "pgd") == {"norm": "inf", "eps": 0.03, "eps_step": 0.125, "max_iter": 10}
+    spelled = profiles.resolve("thesis", {"pgd_heatmap_norm": "L2"})  # another spelling of the default
+    assert profiles.heatmap_params(spelled, "pgd")["norm"] == "2" and spelled["profile"] == "thesis"
 
 
 def test_metric_names_round_trip():
