@@ -123,6 +123,19 @@ def test_git_commits_every_file_of_a_snapshot():
     assert not ignored(f"docs/thesis-profile/store/{store_snapshot.SNAPSHOT_ARTIFACTS}/abc/artifacts/outcomes.npz")
 
 
+def test_a_store_restored_into_a_folder_with_a_percent_sign_reads_back(tmp_path):
+    (tmp_path / "source").mkdir()
+    uri, ids, _ = _store(tmp_path / "source")
+    store_snapshot.save(uri, tmp_path / "snap")
+    store = tmp_path / "run %41 of 100%" / "store"  # SQLAlchemy would read "%41" in a tracking URI as "A"
+    restored = store_snapshot.restore(tmp_path / "snap", store)
+    assert restored["tracking_uri"] == f"sqlite:///{store.resolve()}/mlflow.db".replace("%", "%25")
+    assert store_snapshot.database_path(restored["tracking_uri"]) == (store / "mlflow.db").resolve()
+    arrays = tracking.load_arrays(ids["small"], "outcomes.npz", tracking_uri=restored["tracking_uri"])
+    assert arrays["correct"].tolist() == [False, False]
+    assert not (tmp_path / "run A of 100%").exists()  # nothing made in the folder a decoded "%41" names
+
+
 def test_a_moved_store_is_named_not_copied_empty(tmp_path):
     (tmp_path / "source").mkdir()
     _store(tmp_path / "source")

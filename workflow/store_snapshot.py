@@ -58,13 +58,22 @@ def step_key_of(tags: dict) -> str:
     return tags.get(STEP_KEY_TAG, tags.get(PRUNED_KEY_TAG, ""))
 
 
+SQLITE_PREFIX = "sqlite:///"
+
+
+def sqlite_uri(database: Path) -> str:
+    """The tracking URI of a SQLite file: SQLAlchemy reads the path percent-decoded (``%41`` is ``A``), so a ``%``
+    in it is written ``%25``."""
+    return SQLITE_PREFIX + str(database).replace("%", "%25")
+
+
 def database_path(tracking_uri: str) -> Path:
-    """The SQLite file of ``tracking_uri`` (``sqlite:///<path>``), which must exist."""
-    prefix = "sqlite:///"
-    if not str(tracking_uri).startswith(prefix):
+    """The SQLite file of ``tracking_uri`` (``sqlite:///<path>``, percent-decoded as SQLAlchemy reads it), which
+    must exist."""
+    if not str(tracking_uri).startswith(SQLITE_PREFIX):
         raise ValueError(f"A store snapshot needs a SQLite tracking store (sqlite:///<path>). "
                          f"Received: tracking_uri={tracking_uri!r}")
-    path = Path(str(tracking_uri)[len(prefix):])
+    path = Path(urllib.parse.unquote(str(tracking_uri)[len(SQLITE_PREFIX):]))
     if not path.is_file():
         raise ValueError(f"No SQLite tracking store at that path. Received: tracking_uri={tracking_uri!r}")
     return path
@@ -309,5 +318,5 @@ def restore(snapshot: str | Path, store: str | Path) -> dict:
                 (staging / name).rename(store / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return {"tracking_uri": f"sqlite:///{(store / DATABASE).resolve()}", "store": str(store.resolve()),
+    return {"tracking_uri": sqlite_uri((store / DATABASE).resolve()), "store": str(store.resolve()),
             "locations_rewritten": changed, "runs": manifest["runs"], "runs_pruned": len(manifest["runs_pruned"])}
