@@ -17,7 +17,8 @@ accuracy the method would have on other images and other training runs:
 
 :func:`cell_interval` adds both; :func:`images_interval` is the images'
 share alone (a Wilson interval, which :func:`cell_interval` contains). A
-paired comparison of two cells on the same images (:func:`paired_over_seeds`) keeps each image as one unit: its difference
+paired comparison of two cells on the same images
+(:func:`paired_over_seeds`) keeps each image as one unit: its difference
 averaged over the seeds, tested by the exact sign-flip (randomisation) test
 over images, which for one seed is McNemar's exact test, and an interval that
 for one seed is Agresti and Min's. Training noise between two trained models
